@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import pluggy
+from msgspec import field
 
 from edgerun.config.base import ByteSize, Duration, Secret, Strict
 from edgerun.hookspecs import PROJECT
@@ -51,7 +52,8 @@ T = TypeVar("T")
 class DriverConfig(Strict):
     """Base class of a driver's config model (a strict msgspec struct).
 
-    Declare fields with type hints and defaults; unknown keys are rejected, types are
+    Declare fields with type hints and defaults (``field(default_factory=...)`` for lists and
+    maps); unknown keys are rejected, types are
     checked and each problem is reported with its key path. Use :class:`Secret` for
     passwords and keys, :class:`Duration` and :class:`ByteSize` for human-friendly values.
     """
@@ -172,5 +174,6 @@ __all__ = [
     "Value",
     "canonical_unit",
     "convert",
+    "field",
     "hookimpl",
 ]

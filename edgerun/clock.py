@@ -32,7 +32,7 @@ _TIMESYNCD_MARKER: Final = "/run/systemd/timesync/synchronized"
 class _Timex(ctypes.Structure):
     # struct timex from <sys/timex.h> (Linux); only ``modes`` and ``status`` are used. The
     # tail is padding sized generously so the kernel never writes past the buffer.
-    _fields_ = [  # noqa: RUF012
+    _fields_ = [
         ("modes", ctypes.c_uint),
         ("offset", ctypes.c_long),
         ("freq", ctypes.c_long),

@@ -1,0 +1,1 @@
+"""The ``edgerun`` command line."""

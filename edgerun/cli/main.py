@@ -1,0 +1,206 @@
+"""``edgerun``: run a gateway, check a config, list plugins, and plugin-provided tools.
+
+Exit codes: 0 success; 64 usage error; 70 fatal runtime error (the queue cannot open, a
+driver with ``restart = "fail"`` failed); 75 shutdown forced (grace period exceeded or a
+second signal); 78 configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from edgerun import __version__
+from edgerun.config.base import ConfigError, Problem
+from edgerun.config.load import read_toml, validate
+from edgerun.config.model import EdgerunConfig, PluginsConfig
+from edgerun.logs import setup_logging
+from edgerun.plugins import Registry, load_plugins
+from edgerun.supervisor import EXIT_CONFIG, EXIT_OK, EXIT_USAGE
+
+log = logging.getLogger("edgerun.cli")
+
+
+def _load(path: str) -> tuple[EdgerunConfig, Registry]:
+    """Read the file, load plugins per its ``[plugins]`` table, validate everything."""
+    raw = read_toml(Path(path))
+    plugins_raw = raw.get("plugins", {})
+    try:
+        from edgerun.config.base import convert
+
+        plugins = convert(plugins_raw, PluginsConfig, "plugins")
+    except ConfigError:
+        plugins = PluginsConfig()  # validate() below reports the problem
+    registry = load_plugins(plugins.allow, plugins.deny)
+    config = validate(raw, registry, path)
+    if registry.errors:
+        raise ConfigError([Problem("plugins", e) for e in registry.errors])
+    return config, registry
+
+
+def _report(exc: ConfigError, path: str) -> int:
+    print(f"{path}: {len(exc.problems)} problem(s):", file=sys.stderr)
+    for problem in exc.problems:
+        print(f"  {problem}", file=sys.stderr)
+    return EXIT_CONFIG
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    try:
+        config, registry = _load(args.config)
+    except ConfigError as exc:
+        setup_logging(args.log_level or "info", args.log_format or "text")
+        return _report(exc, args.config)
+    lc = config.logging
+    try:
+        setup_logging(args.log_level or lc.level, args.log_format or lc.format, lc.components)
+    except ValueError as exc:
+        print(f"{args.config}: logging: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    import anyio
+
+    from edgerun.supervisor import Supervisor
+
+    log.info(
+        "edgerun %s starting: gateway %r, %d driver instance(s), config %s",
+        __version__,
+        config.gateway.id,
+        len(config.drivers),
+        args.config,
+    )
+    supervisor = Supervisor(config, registry)
+    code: int = anyio.run(supervisor.run, backend="asyncio")
+    return code
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    try:
+        config, _ = _load(args.config)
+    except ConfigError as exc:
+        return _report(exc, args.config)
+    names = ", ".join(f"{d.name} ({d.type})" for d in config.drivers) or "none"
+    print(f"{args.config}: OK — gateway {config.gateway.id!r}, drivers: {names}")
+    return EXIT_OK
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    registry = load_plugins()
+    rows: list[dict[str, Any]] = []
+    for dtype in sorted(registry.drivers.values(), key=lambda d: d.type_name):
+        missing = dtype.missing_modules()
+        rows.append(
+            {
+                "driver": dtype.type_name,
+                "plugin": dtype.plugin,
+                "package": dtype.distribution,
+                "version": dtype.version,
+                "extra": dtype.cls.extra,
+                "dependencies_ok": not missing,
+                "missing": missing,
+            }
+        )
+    failed = [
+        {"plugin": p.name, "package": p.distribution, "error": p.error}
+        for p in registry.plugins
+        if p.error
+    ]
+    blocked = [p.name for p in registry.plugins if p.blocked]
+    if args.json:
+        print(json.dumps({"drivers": rows, "failed": failed, "blocked": blocked}, indent=2))
+        return EXIT_OK
+    print(f"{'DRIVER':<12} {'PACKAGE':<22} {'VERSION':<10} {'EXTRA':<8} DEPENDENCIES")
+    for r in rows:
+        deps = "ok" if r["dependencies_ok"] else "missing: " + ", ".join(r["missing"])
+        if not r["dependencies_ok"] and r["extra"]:
+            deps += f" (pip install 'edgerun[{r['extra']}]')"
+        print(
+            f"{r['driver']:<12} {r['package']:<22} {r['version']:<10} {r['extra'] or '-':<8} {deps}"
+        )
+    for f in failed:
+        print(f"plugin {f['plugin']} ({f['package']}) failed to load: {f['error']}")
+    for b in blocked:
+        print(f"plugin {b} is blocked by EDGERUN_PLUGINS_ALLOW/DENY")
+    for e in registry.errors:
+        print(f"error: {e}")
+    return EXIT_OK
+
+
+def build_parser(registry: Registry | None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edgerun",
+        description="IoT gateway runtime: drivers → normalize → durable queue → MQTT uplink.",
+    )
+    parser.add_argument("--version", action="version", version=f"edgerun {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add_log_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--log-level",
+            choices=["debug", "info", "warning", "error"],
+            help="overall log level (overrides [logging] level)",
+        )
+        p.add_argument(
+            "--log-format",
+            choices=["text", "json"],
+            help="text for people, json lines for collectors",
+        )
+
+    p_run = sub.add_parser("run", help="run the gateway", description="Run the gateway.")
+    p_run.add_argument("-c", "--config", required=True, help="path of the TOML config")
+    add_log_options(p_run)
+    p_run.set_defaults(func=cmd_run)
+
+    p_check = sub.add_parser(
+        "check-config",
+        help="validate a config without starting anything",
+        description="Validate a config file; every problem is printed with its key path.",
+    )
+    p_check.add_argument("-c", "--config", required=True, help="path of the TOML config")
+    p_check.set_defaults(func=cmd_check_config)
+
+    p_plugins = sub.add_parser(
+        "plugins",
+        help="list registered drivers and whether their dependencies import",
+        description="List installed plugins and the driver types they register.",
+    )
+    p_plugins.add_argument("--json", action="store_true", help="machine-readable output")
+    p_plugins.set_defaults(func=cmd_plugins)
+
+    if registry is not None:
+        for name, (help_, _main) in sorted(registry.commands.items()):
+            if name in {"run", "check-config", "plugins"}:
+                continue
+            p = sub.add_parser(name, help=help_, add_help=False)
+            p.add_argument("args", nargs=argparse.REMAINDER)
+            p.set_defaults(plugin_command=name)
+    return parser
+
+
+_CORE_COMMANDS = frozenset({"run", "check-config", "plugins"})
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Plugin-provided commands need the plugins loaded; the core commands load them
+    # themselves, with the config's allow/deny lists.
+    wants_plugins = not argv or argv[0] in {"-h", "--help"} or argv[0] not in _CORE_COMMANDS
+    registry = load_plugins() if wants_plugins else None
+    parser = build_parser(registry)
+    args = parser.parse_args(argv)
+    if getattr(args, "plugin_command", None):
+        assert registry is not None
+        _help, fn = registry.commands[args.plugin_command]
+        return fn(list(args.args))
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

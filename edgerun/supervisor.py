@@ -1,0 +1,209 @@
+"""The supervisor: builds the pipeline from the config, starts it in order, stops it cleanly.
+
+Start-up order is queue → uplink → drivers, each with explicit readiness: the queue is open
+(and has recovered what a previous run left) before anything can emit; the uplink signals
+``started`` at once, because an outage must not hold the gateway back (the queue absorbs
+it); drivers start concurrently and the gateway is *ready* once each has either started or
+failed its first start (a driver hanging on open waits at most its ``start_timeout``).
+
+Shutdown on SIGTERM or SIGINT: drivers are cancelled (what they emitted is already in the
+queue), the uplink publishes its "offline" status and stops, and the queue commits and
+closes. The whole sequence must fit in ``[gateway] grace_period`` (default 10 s, below
+Kubernetes' 30 s ``terminationGracePeriodSeconds``); past it — or on a second signal — the
+process exits at once with :data:`EXIT_FORCED`, losing at most the readings of the current
+commit interval.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Final
+
+import anyio
+
+from edgerun import __version__
+from edgerun.clock import ClockState
+from edgerun.config.model import EdgerunConfig
+from edgerun.drivers.context import BusLimiters
+from edgerun.drivers.runner import DriverRunner, FatalDriverError
+from edgerun.normalize import Normalizer
+from edgerun.plugins import Registry
+from edgerun.queue.base import ReadingQueue
+
+log = logging.getLogger("edgerun.supervisor")
+
+EXIT_OK: Final = 0
+EXIT_USAGE: Final = 64
+EXIT_FATAL: Final = 70
+EXIT_FORCED: Final = 75
+EXIT_CONFIG: Final = 78
+
+
+def open_queue(config: EdgerunConfig) -> ReadingQueue:
+    """The queue the config asks for (SQLite under ``data_dir/queue`` or memory)."""
+    try:
+        from edgerun.queue import open_queue as factory
+    except ImportError:  # pragma: no cover - until the durable queue lands
+        from edgerun.queue.memory import MemoryQueue
+
+        return MemoryQueue(config.queue)
+    return factory(config.queue, Path(config.gateway.data_dir))
+
+
+class Supervisor:
+    """Owns every long-running object of one gateway process."""
+
+    def __init__(self, config: EdgerunConfig, registry: Registry) -> None:
+        self.config = config
+        self.registry = registry
+        self.clock = ClockState(config.gateway.clock)
+        self.started_at = time.time()
+        self.queue: ReadingQueue | None = None
+        self.uplink: Any = None
+        self.runners: list[DriverRunner] = []
+        self.ready = False
+        self.stopping = False
+        self._stop: anyio.Event | None = None
+        self._signals_seen = 0
+        #: Called with a state name ("ready", "stopping", ...) — systemd notify, status.
+        self.listeners: list[Callable[[str], None]] = []
+
+    # ------------------------------------------------------------------- building
+    def _build_runners(self, queue: ReadingQueue) -> list[DriverRunner]:
+        limiters = BusLimiters()
+        processors = [p for _, p in self.registry.processors]
+        data_root = Path(self.config.gateway.data_dir) / "drivers"
+        runners = []
+        for inst in self.config.drivers:
+            if not inst.enabled:
+                continue
+            dtype = self.registry.drivers[inst.type]
+            driver = dtype.cls(inst.name, inst.settings)
+            normalizer = Normalizer(inst.name, self.clock, processors)
+            runners.append(
+                DriverRunner(inst, driver, queue, normalizer, limiters, data_root / inst.name)
+            )
+        return runners
+
+    def _build_uplink(self, queue: ReadingQueue) -> Any:
+        if not self.config.uplink.enabled:
+            log.warning("uplink disabled: readings stay in the queue")
+            return None
+        from edgerun.uplink import Uplink
+
+        return Uplink(self.config.uplink, self.config.gateway, queue, self.status)
+
+    # --------------------------------------------------------------------- status
+    def status(self) -> dict[str, Any]:
+        """Gateway status: what the uplink publishes and the ops endpoints show."""
+        return {
+            "version": __version__,
+            "gateway": self.config.gateway.id,
+            "started_at": int(self.started_at * 1000),
+            "ready": self.ready,
+            "clock_synced": self.clock.synced,
+            "drivers": {r.instance.name: r.snapshot().as_dict() for r in self.runners},
+        }
+
+    def _notify(self, state: str) -> None:
+        for listener in self.listeners:
+            try:
+                listener(state)
+            except Exception:
+                log.exception("status listener failed")
+
+    # ------------------------------------------------------------------- signals
+    def request_stop(self, reason: str = "requested") -> None:
+        """Begin a graceful shutdown (idempotent; a second call forces exit)."""
+        self._signals_seen += 1
+        if self._signals_seen > 1:
+            log.error("second stop request (%s): exiting now", reason)
+            os._exit(EXIT_FORCED)
+        log.info("stopping (%s); grace period %.1fs", reason, self.config.gateway.grace_period)
+        self.stopping = True
+        self._notify("stopping")
+        grace = float(self.config.gateway.grace_period)
+        timer = threading.Timer(grace, self._grace_expired)
+        timer.daemon = True
+        timer.start()
+        if self._stop is not None:
+            self._stop.set()
+
+    @staticmethod
+    def _grace_expired() -> None:
+        log.error("shutdown exceeded the grace period: exiting now")
+        logging.shutdown()
+        os._exit(EXIT_FORCED)
+
+    async def _watch_signals(self) -> None:
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async for signum in signals:
+                self.request_stop(signal.Signals(signum).name)
+
+    # ----------------------------------------------------------------------- run
+    async def run(self) -> int:
+        """Run until stopped; returns the process exit code."""
+        self._stop = anyio.Event()
+        async with anyio.create_task_group() as root:
+            root.start_soon(self._watch_signals)
+            try:
+                return await self._run_pipeline()
+            finally:
+                root.cancel_scope.cancel()
+
+    async def _run_pipeline(self) -> int:
+        assert self._stop is not None
+        try:
+            await anyio.Path(self.config.gateway.data_dir).mkdir(parents=True, exist_ok=True)
+            queue = open_queue(self.config)
+            await queue.open()
+        except Exception as exc:
+            log.error("cannot open the queue: %s", exc)
+            return EXIT_FATAL
+        self.queue = queue
+        code = EXIT_OK
+        try:
+            self.runners = self._build_runners(queue)
+            self.uplink = self._build_uplink(queue)
+            async with anyio.create_task_group() as upper:
+                if self.uplink is not None:
+                    await upper.start(self.uplink.run)
+                try:
+                    async with anyio.create_task_group() as drivers:
+                        for runner in self.runners:
+                            drivers.start_soon(runner.run)
+                        drivers.start_soon(self._announce_ready)
+                        await self._stop.wait()
+                        drivers.cancel_scope.cancel()
+                except* FatalDriverError as group:
+                    for exc in group.exceptions:
+                        log.error("%s: stopping the gateway (restart policy 'fail')", exc)
+                    code = EXIT_FATAL
+                    self.stopping = True
+                    self._notify("stopping")
+                upper.cancel_scope.cancel()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await queue.aclose()
+            st = queue.stats()
+            log.info(
+                "stopped: %d readings accepted, %d acked, %d queued",
+                st.accepted,
+                st.acked,
+                st.depth_readings,
+            )
+        return code
+
+    async def _announce_ready(self) -> None:
+        for runner in self.runners:
+            await runner.settled.wait()
+        self.ready = True
+        states = ", ".join(f"{r.instance.name}={r.stats.state}" for r in self.runners)
+        log.info("ready: %d driver(s): %s", len(self.runners), states or "none")
+        self._notify("ready")

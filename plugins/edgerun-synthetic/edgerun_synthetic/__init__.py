@@ -1,0 +1,1 @@
+"""Synthetic readings for tests, benchmarks and demos."""
