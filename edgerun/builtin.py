@@ -16,12 +16,14 @@ def edgerun_register_commands(
     def tail(argv: list[str]) -> int:
         from edgerun.uplink.tail import main
 
-        return main(argv)
+        code: int = main(argv)
+        return code
 
     def bridge(argv: list[str]) -> int:
         from edgerun.bridge.cli import main
 
-        return main(argv)
+        code: int = main(argv)
+        return code
 
     register("tail", "print readings arriving at a broker, live", tail)
     register("bridge", "datacenter side: land MQTT batches in Graphite / InfluxDB", bridge)

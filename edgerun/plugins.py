@@ -184,7 +184,7 @@ def _collect(
 
         def register_driver(
             type_name: str,
-            cls: type[Driver[Any]],
+            cls: Any,
             _n: str = name,
             _d: str = dist,
             _v: str = version,

@@ -95,7 +95,7 @@ class Supervisor:
         if not self.config.uplink.enabled:
             log.warning("uplink disabled: readings stay in the queue")
             return None
-        from edgerun.uplink import Uplink
+        from edgerun.uplink import Uplink  # type: ignore[attr-defined]
 
         return Uplink(self.config.uplink, self.config.gateway, queue, self.status)
 
@@ -150,12 +150,14 @@ class Supervisor:
     async def run(self) -> int:
         """Run until stopped; returns the process exit code."""
         self._stop = anyio.Event()
+        code = EXIT_FATAL
         async with anyio.create_task_group() as root:
             root.start_soon(self._watch_signals)
             try:
-                return await self._run_pipeline()
+                code = await self._run_pipeline()
             finally:
                 root.cancel_scope.cancel()
+        return code
 
     async def _run_pipeline(self) -> int:
         assert self._stop is not None
@@ -182,8 +184,8 @@ class Supervisor:
                         await self._stop.wait()
                         drivers.cancel_scope.cancel()
                 except* FatalDriverError as group:
-                    for exc in group.exceptions:
-                        log.error("%s: stopping the gateway (restart policy 'fail')", exc)
+                    for failure in group.exceptions:
+                        log.error("%s: stopping the gateway (restart policy 'fail')", failure)
                     code = EXIT_FATAL
                     self.stopping = True
                     self._notify("stopping")

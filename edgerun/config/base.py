@@ -17,7 +17,7 @@ import msgspec
 T = TypeVar("T")
 
 
-class Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+class Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Base of every config table: unknown keys are errors, fields are keyword-only."""
 
 
