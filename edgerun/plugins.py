@@ -8,7 +8,9 @@ entry point in the ``edgerun`` group and registered through the hooks in
 * ``EDGERUN_PLUGINS_ALLOW`` / ``EDGERUN_PLUGINS_DENY`` (comma-separated entry-point names),
   which win over the config so an operator can switch off a misbehaving plugin without
   editing files;
-* ``EDGERUN_TRACE_PLUGINS=1`` logs every hook call.
+* ``EDGERUN_TRACE_PLUGINS=1`` logs every hook call;
+* ``EDGERUN_PLUGIN_MODULES`` (comma-separated importable module names) registers modules
+  that are not installed as distributions — for a plugin under development and for tests.
 
 A plugin that fails to import does not stop the process: the failure is recorded and shown
 by ``edgerun plugins``, and a configured driver type that is missing is reported with the
@@ -166,7 +168,15 @@ def load_plugins(
             continue
         info.loaded = True
         sources[ep.name] = (ep.name, dist, version)
-    for module in extra_modules:
+    extra = list(extra_modules)
+    for mod_name in _split_env("EDGERUN_PLUGIN_MODULES") or []:
+        try:
+            extra.append(importlib.import_module(mod_name))
+        except Exception as exc:
+            reg.errors.append(f"plugin module {mod_name!r} failed to import: {exc}")
+    for module in extra:
+        if pm.is_registered(module):
+            continue
         pm.register(module, name=module.__name__)
         sources[module.__name__] = (module.__name__, module.__name__, "")
     pm.check_pending()

@@ -5,16 +5,6 @@
 that reports every problem with its key path.
 """
 
-from edgerun.config.base import ConfigError, Problem, Secret, Strict
-from edgerun.config.load import load_config
-from edgerun.config.model import DriverInstance, EdgerunConfig
+from edgerun.config.base import ByteSize, ConfigError, Duration, Problem, Secret, Strict
 
-__all__ = [
-    "ConfigError",
-    "DriverInstance",
-    "EdgerunConfig",
-    "Problem",
-    "Secret",
-    "Strict",
-    "load_config",
-]
+__all__ = ["ByteSize", "ConfigError", "Duration", "Problem", "Secret", "Strict"]

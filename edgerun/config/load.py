@@ -10,13 +10,15 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from edgerun.config.base import ConfigError, Problem, convert
 from edgerun.config.model import CORE_DRIVER_KEYS, DriverInstance, EdgerunConfig
-from edgerun.plugins import Registry
+
+if TYPE_CHECKING:
+    from edgerun.plugins import Registry
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _TABLES = {
