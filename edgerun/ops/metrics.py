@@ -98,7 +98,7 @@ class Metric:
 
 
 def _family(metric: Metric) -> Any:
-    from prometheus_client.core import (  # noqa: PLC0415 - lazy, see module docstring
+    from prometheus_client.core import (  # lazy: see the module docstring
         CounterMetricFamily,
         GaugeMetricFamily,
         HistogramMetricFamily,
@@ -133,7 +133,7 @@ def render(metrics: Iterable[Metric], *, process: bool = True) -> bytes:
     sources may contribute to one family; the definition of the first one wins.
     """
     try:
-        from prometheus_client import (  # noqa: PLC0415 - lazy, see module docstring
+        from prometheus_client import (  # lazy: see the module docstring
             CollectorRegistry,
             ProcessCollector,
             generate_latest,

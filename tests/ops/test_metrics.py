@@ -1,0 +1,149 @@
+"""Metric definitions follow the Prometheus conventions and render to a parseable exposition."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from edgerun.ops import catalog
+from edgerun.ops.catalog import DRIVER_STATES, gateway_metrics
+from edgerun.ops.metrics import Metric, MetricDef, render
+from edgerun.queue.base import DROP_REASONS, QueueStats
+
+_BASE_UNITS = ("_seconds", "_bytes", "_readings", "_batches", "_info", "_connected", "_state")
+
+
+def parse(text: bytes) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
+    """Every sample of the exposition by sample name and sorted labels."""
+    out: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
+    for fam in text_string_to_metric_families(text.decode()):
+        for s in fam.samples:
+            out.setdefault(s.name, {})[tuple(sorted(s.labels.items()))] = s.value
+    return out
+
+
+def test_catalog_names_follow_conventions() -> None:
+    names = [d.name for d in catalog.ALL]
+    assert len(names) == len(set(names))
+    for d in catalog.ALL:
+        assert d.name.startswith("edgerun_"), d.name
+        assert d.help.endswith("."), d.name
+        assert d.name == d.name.lower()
+        assert not d.name.endswith("_total")
+        if d.type == "gauge" and "seconds" in d.name:
+            assert d.name.endswith("_seconds")
+
+
+def test_catalog_is_documented() -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[2] / "docs" / "operations.md").read_text()
+    for d in catalog.ALL:
+        assert f"`{d.exposed_name}`" in doc, f"{d.exposed_name} missing in docs/operations.md"
+
+
+def test_invalid_definitions_are_refused() -> None:
+    with pytest.raises(ValueError, match="invalid metric name"):
+        MetricDef("2bad", "x.", "gauge")
+    with pytest.raises(ValueError, match="without _total"):
+        MetricDef("x_total", "x.", "counter")
+    with pytest.raises(ValueError, match="label"):
+        MetricDef("x", "x.", "gauge", ("le",))
+    with pytest.raises(ValueError, match="expected labels"):
+        Metric(MetricDef("x", "x.", "gauge", ("a",))).add(1)
+
+
+def test_gateway_metrics_render_from_snapshots() -> None:
+    queue = QueueStats(
+        depth_readings=120,
+        depth_bytes=4096,
+        leased_readings=20,
+        oldest_age_s=33.5,
+        accepted=1000,
+        acked=880,
+        dropped={**dict.fromkeys(DROP_REASONS, 0), "overflow": 7, "expired": 2},
+        commits=12,
+        commit_seconds_total=0.25,
+        disk_bytes=65536,
+        degraded=True,
+        degraded_reason="disk full",
+    )
+    uplink = {
+        "connected": False,
+        "reconnects": 4,
+        "inflight": 2,
+        "published": 31,
+        "publish_latency_count": 31,
+        "publish_latency_sum": 1.5,
+        "publish_latency_buckets": [(0.01, 10), (0.1, 25), (1.0, 31)],
+    }
+    drivers = {
+        "iqrf-1": {"type": "iqrf", "state": "backoff", "readings": 50, "errors": 3, "restarts": 2},
+        'ble"odd': {"type": "ble", "state": "warming", "readings": 1},
+    }
+    text = render(
+        gateway_metrics(
+            queue=queue,
+            uplink=uplink,
+            drivers=drivers,
+            commands={"ok": 5, "timeout": 1},
+            version="1.2.3",
+            gateway="gw-7",
+        ),
+        process=True,
+    )
+    got = parse(text)
+    assert got["edgerun_queue_depth_readings"][()] == 120
+    assert got["edgerun_queue_oldest_age_seconds"][()] == 33.5
+    assert got["edgerun_queue_accepted_readings_total"][()] == 1000
+    assert got["edgerun_queue_dropped_readings_total"][(("reason", "overflow"),)] == 7
+    assert {dict(k)["reason"] for k in got["edgerun_queue_dropped_readings_total"]} == set(
+        DROP_REASONS
+    )
+    assert got["edgerun_queue_degraded"][(("reason", "disk full"),)] == 1
+    assert got["edgerun_uplink_connected"][()] == 0
+    assert got["edgerun_uplink_reconnects_total"][()] == 4
+    assert got["edgerun_uplink_publish_latency_seconds_bucket"][(("le", "0.1"),)] == 25
+    assert got["edgerun_uplink_publish_latency_seconds_bucket"][(("le", "+Inf"),)] == 31
+    assert got["edgerun_uplink_publish_latency_seconds_sum"][()] == 1.5
+    key = (("driver", "iqrf-1"), ("type", "iqrf"))
+    assert got["edgerun_driver_errors_total"][key] == 3
+    assert got["edgerun_driver_restarts_total"][key] == 2
+    states = {
+        dict(k)["state"]: v
+        for k, v in got["edgerun_driver_state"].items()
+        if dict(k)["driver"] == "iqrf-1"
+    }
+    assert states == {s: (1.0 if s == "backoff" else 0.0) for s in DRIVER_STATES}
+    odd = {dict(k)["state"] for k, v in got["edgerun_driver_state"].items() if v == 1}
+    assert odd == {"backoff", "warming"}  # an unknown state still shows, label escaped
+    assert got["edgerun_commands_total"][(("result", "timeout"),)] == 1
+    assert got["edgerun_build_info"][(("gateway", "gw-7"), ("version", "1.2.3"))] == 1
+    assert got["process_resident_memory_bytes"][()] > 1_000_000
+    assert got["edgerun_metrics_skipped_total"][()] == 0
+
+
+def test_bad_values_are_skipped_and_counted() -> None:
+    metrics = gateway_metrics(
+        uplink={"connected": "yes", "publish_latency_buckets": [(0.1, "x"), (1,)]},
+        drivers={"d": {"type": "t", "readings": None, "errors": math.nan, "restarts": 1}},
+        commands={"ok": "many"},
+    )
+    got = parse(render(metrics, process=False))
+    assert got["edgerun_metrics_skipped_total"][()] == 6
+    assert got["edgerun_driver_restarts_total"][(("driver", "d"), ("type", "t"))] == 1
+    assert "edgerun_uplink_connected" not in got
+    assert "process_resident_memory_bytes" not in got
+
+
+def test_families_from_several_sources_merge() -> None:
+    d = MetricDef("bridge_written_points", "Points written.", "counter", ("sink",))
+    a = Metric(d).add(3, "graphite")
+    b = Metric(d).add(4, "influx")
+    got = parse(render([a, b], process=False))
+    assert got["bridge_written_points_total"] == {
+        (("sink", "graphite"),): 3,
+        (("sink", "influx"),): 4,
+    }
