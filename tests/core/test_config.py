@@ -41,7 +41,8 @@ BROKEN = {
         "install it with: pip install 'edgerun[gpio]' ./plugins/edgerun-gpio",
     ),
     "duplicate_names": (
-        "[[drivers]]\ntype = 'synthetic'\nname = 'a'\n[[drivers]]\ntype = 'synthetic'\nname = 'a'\n",
+        "[[drivers]]\ntype = 'synthetic'\nname = 'a'\n"
+        "[[drivers]]\ntype = 'synthetic'\nname = 'a'\n",
         "drivers[1].name: duplicate driver name 'a' (also drivers[0])",
     ),
     "bad_name": (

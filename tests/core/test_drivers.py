@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from pathlib import Path
 from typing import Any
@@ -81,7 +82,7 @@ async def test_failing_driver_backs_off_while_another_emits(tmp_path: Path) -> N
     assert good.stats.state == "running"
     # The delay grows: the later gaps are longer than the first ones (equal jitter keeps
     # at least half of each doubling delay).
-    gaps = [b - a for a, b in zip(restarts_at, restarts_at[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(restarts_at)]
     assert gaps[-1] > gaps[0]
     delays = [bad.delay(i) for i in range(10)]
     assert all(
