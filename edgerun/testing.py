@@ -94,17 +94,26 @@ def make_driver(cls: type[Driver[Any]], name: str = "test", **options: Any) -> D
 async def run_driver(
     driver: Driver[Any], until: int, timeout: float = 10.0, ctx: RecordingContext | None = None
 ) -> RecordingContext:
-    """Run ``driver`` until it emitted ``until`` accepted readings (or returned)."""
+    """Run ``driver`` until it emitted ``until`` accepted readings (or returned).
+
+    A driver's exception propagates as itself; ``TimeoutError`` when too few readings came.
+    """
     ctx = ctx or RecordingContext(driver.name)
-    async with anyio.create_task_group() as tg:
+    try:
+        async with anyio.create_task_group() as tg:
 
-        async def body() -> None:
-            await driver.run(ctx)
+            async def body() -> None:
+                await driver.run(ctx)
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(body)
+            await ctx.wait_rows(until, timeout)
             tg.cancel_scope.cancel()
-
-        tg.start_soon(body)
-        await ctx.wait_rows(until, timeout)
-        tg.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        # Re-raise a driver's single failure as itself, so tests can match it directly.
+        if len(group.exceptions) == 1:
+            raise group.exceptions[0] from None
+        raise
     return ctx
 
 

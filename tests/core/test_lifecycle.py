@@ -8,12 +8,10 @@ import time
 from pathlib import Path
 
 import anyio
-import msgpack
 
-from edgerun.config.base import convert
-from edgerun.queue.config import QueueConfig
 from edgerun.supervisor import EXIT_FORCED, EXIT_OK
 from tests.support.proc import EdgerunProcess, wait_until
+from tests.support.queued import drain_queue
 
 
 def disk_bytes(root: Path) -> int:
@@ -37,25 +35,6 @@ enabled = false
         encoding="utf-8",
     )
     return cfg
-
-
-async def drain_queue(data_dir: Path) -> list[list[object]]:
-    """Open the queue the process left and lease everything in it."""
-    from edgerun.queue import open_queue  # type: ignore[attr-defined]
-
-    queue = open_queue(convert({}, QueueConfig), data_dir)
-    await queue.open()
-    rows: list[list[object]] = []
-    try:
-        while queue.stats().depth_readings:
-            batch = await queue.lease(100_000, 1 << 30, 0)
-            unpacker = msgpack.Unpacker(raw=False)
-            unpacker.feed(batch.rows_blob())
-            rows.extend(unpacker)
-            queue.ack(batch)
-    finally:
-        await queue.aclose()
-    return rows
 
 
 def test_sigterm_exits_cleanly_with_every_reading_queued(tmp_path: Path) -> None:

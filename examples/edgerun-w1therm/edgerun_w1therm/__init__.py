@@ -1,0 +1,1 @@
+"""edgerun driver for 1-Wire thermometers."""

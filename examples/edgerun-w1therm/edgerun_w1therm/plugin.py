@@ -1,0 +1,15 @@
+"""Registers the driver. A hook only registers; the work happens in the driver object."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from edgerun.api import hookimpl
+
+
+@hookimpl
+def edgerun_register_drivers(register: Callable[[str, Any], None]) -> None:
+    from edgerun_w1therm.driver import W1ThermDriver
+
+    register("w1therm", W1ThermDriver)
