@@ -72,10 +72,16 @@ class Context:
     def started(self) -> None:
         self.started_event.set()
 
+    def _first(self) -> None:
+        # Operators ask "is this driver producing anything?" — answer once per start.
+        self.log.info("driver %s: first reading accepted", self.name)
+
     async def emit(self, reading: Reading) -> None:
         row = self._row(reading)
         if row is None:
             return
+        if not self.emitted:
+            self._first()
         self.emitted += 1
         if not self._queue.offer(row):
             await self._queue.wait_writable()
@@ -83,6 +89,8 @@ class Context:
     async def emit_many(self, readings: Iterable[Reading]) -> None:
         queue = self._queue
         to_row = self._row
+        if not self.emitted:
+            self._first()
         n = 0
         for reading in readings:
             row = to_row(reading)
