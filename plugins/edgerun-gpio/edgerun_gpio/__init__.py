@@ -1,0 +1,1 @@
+"""edgerun GPIO driver: inputs (level, edges, pulse counters) and commanded outputs."""
