@@ -1,0 +1,1 @@
+"""Datacenter sinks: where the bridge writes readings (Graphite, InfluxDB, or a plugin's)."""
