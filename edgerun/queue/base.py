@@ -31,10 +31,14 @@ class Chunk:
     accepted_ms: int
     #: Oldest reading timestamp in the chunk (for age bounds and stats).
     oldest_ts_ms: int
+    #: Encoded size; stays known while a durable queue keeps the blob only on disk.
+    nbytes: int = -1
+    #: Storage state, owned by the queue (0 memory only, 1 being written, 2 on disk).
+    state: int = field(default=0, repr=False, compare=False)
 
-    @property
-    def nbytes(self) -> int:
-        return len(self.blob)
+    def __post_init__(self) -> None:
+        if self.nbytes < 0:
+            self.nbytes = len(self.blob)
 
     @property
     def last_id(self) -> int:
@@ -92,6 +96,12 @@ class QueueStats:
     degraded: bool = False
     degraded_reason: str = ""
     next_id: int = 0
+    #: Every accepted reading with an id up to this one is on disk or acknowledged.
+    durable_id: int = 0
+    #: Readings held only in memory (not yet committed), in bytes.
+    memory_bytes: int = 0
+    #: Queue files moved aside because they could not be used (corrupt, unreadable).
+    quarantined: int = 0
 
 
 def encode_rows(rows: list[list[object]]) -> bytes:

@@ -1,10 +1,13 @@
-"""The ``[queue]`` table."""
+"""The ``[queue]`` table; docs/queue.md explains each trade-off."""
 
 from __future__ import annotations
 
 from typing import Literal
 
 from edgerun.config.base import ByteSize, Duration, Strict
+
+#: Below this the WAL, one commit and a few chunks no longer fit side by side.
+MIN_MAX_BYTES = 256 * 1024
 
 
 class QueueConfig(Strict):
@@ -15,7 +18,7 @@ class QueueConfig(Strict):
     backend: Literal["sqlite", "memory"] = "sqlite"
     #: Upper bound of the queue's files on disk (database + WAL).
     max_bytes: ByteSize = ByteSize(256 * 1024 * 1024)
-    #: Readings older than this are dropped (counted as ``expired``).
+    #: Readings accepted longer ago than this are dropped (counted as ``expired``).
     max_age: Duration = Duration(7 * 86400)
     #: What happens when ``max_bytes`` is reached.
     overflow: Literal["drop_oldest", "reject_new"] = "drop_oldest"
@@ -26,3 +29,24 @@ class QueueConfig(Strict):
     chunk_readings: int = 500
     #: Readings younger than this are "live" and leased ahead of an older backlog.
     live_window: Duration = Duration(30.0)
+    #: Readings held in memory and not yet on disk (between commits, or while the disk is
+    #: full or failing); beyond it the overflow policy applies to them.
+    memory_max_bytes: ByteSize = ByteSize(8 * 1024 * 1024)
+    #: Committed readings also kept in memory so leasing them needs no disk read.
+    cache_bytes: ByteSize = ByteSize(2 * 1024 * 1024)
+    #: Longest wait between attempts to get back to disk while degraded.
+    retry_interval: Duration = Duration(5.0)
+    #: Run SQLite's ``quick_check`` when opening (reads the whole file once per start).
+    verify_on_open: bool = True
+
+    def __post_init__(self) -> None:
+        if self.max_bytes < MIN_MAX_BYTES:
+            raise ValueError(f"queue.max_bytes must be at least {MIN_MAX_BYTES} bytes")
+        if self.chunk_readings < 1:
+            raise ValueError("queue.chunk_readings must be at least 1")
+        if self.max_age <= 0:
+            raise ValueError("queue.max_age must be positive")
+        if self.memory_max_bytes < 64 * 1024:
+            raise ValueError("queue.memory_max_bytes must be at least 64KiB")
+        if self.retry_interval <= 0:
+            raise ValueError("queue.retry_interval must be positive")
