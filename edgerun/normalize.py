@@ -76,7 +76,7 @@ def _check_value(quantity: str, value: Any, unit: str | None) -> tuple[Any, str]
 class Normalizer:
     """Validates and converts readings for one driver instance."""
 
-    __slots__ = ("_bad", "_clock", "_prefix", "_processors", "invalid", "name")
+    __slots__ = ("_bad", "_clock", "_prefix", "_processors", "filtered", "invalid", "name")
 
     def __init__(self, name: str, clock: ClockState, processors: Sequence[Any] = ()) -> None:
         self.name = name
@@ -85,6 +85,7 @@ class Normalizer:
         self._processors = tuple(processors)
         self._bad = RateLimitedLog(log)
         self.invalid = 0
+        self.filtered = 0
 
     def row(self, reading: Reading) -> Row | None:
         """The row for ``reading``, or ``None`` (counted) when it is rejected or filtered."""
@@ -92,6 +93,7 @@ class Normalizer:
             for proc in self._processors:
                 result = proc(reading)
                 if result is None:
+                    self.filtered += 1
                     return None
                 reading = result
             device, quantity, value, unit, ts, extra = reading
