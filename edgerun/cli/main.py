@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from edgerun import __version__
-from edgerun.config.base import ConfigError, Problem
+from edgerun.config.base import ConfigError
 from edgerun.config.load import read_toml, validate
 from edgerun.config.model import EdgerunConfig, PluginsConfig
 from edgerun.logs import setup_logging
@@ -37,8 +37,10 @@ def _load(path: str) -> tuple[EdgerunConfig, Registry]:
         plugins = PluginsConfig()  # validate() below reports the problem
     registry = load_plugins(plugins.allow, plugins.deny)
     config = validate(raw, registry, path)
-    if registry.errors:
-        raise ConfigError([Problem("plugins", e) for e in registry.errors])
+    # A broken plugin must not stop the gateway: its drivers are reported as not installed
+    # when configured, everything else runs on.
+    for error in registry.errors:
+        log.warning("%s", error)
     return config, registry
 
 

@@ -36,9 +36,10 @@ BROKEN = {
         "[[drivers]]\ntype = 'iqrf-nonexistent'\nname = 'x'\n",
         "drivers[0].type: driver type 'iqrf-nonexistent' is not installed",
     ),
-    "known_driver_hint": (
-        "[[drivers]]\ntype = 'gpio'\nname = 'x'\n",
-        "install it with: pip install 'edgerun[gpio]' ./plugins/edgerun-gpio",
+    "blocked_plugin": (
+        "[plugins]\ndeny = ['synthetic']\n[[drivers]]\ntype = 'synthetic'\nname = 'x'\n",
+        "drivers[0].type: driver type 'synthetic' is not installed; its plugin is installed but "
+        "blocked by the plugin allow/deny settings",
     ),
     "duplicate_names": (
         "[[drivers]]\ntype = 'synthetic'\nname = 'a'\n"
@@ -154,3 +155,10 @@ def test_shipped_example_config_is_valid(tmp_path: Path) -> None:
         check=False,
     )
     assert proc.returncode == 0, proc.stderr
+
+
+def test_install_hint_names_the_extra_for_known_drivers() -> None:
+    from edgerun.plugins import Registry
+
+    hint = Registry().install_hint("gpio")
+    assert hint == "install it with: pip install 'edgerun[gpio]' ./plugins/edgerun-gpio"
