@@ -8,7 +8,7 @@ from typing import Any
 import anyio
 import pytest
 
-import edgerun.queue.core as core
+from edgerun.queue import core
 from tests.queue.conftest import decode, drain, row
 
 pytestmark = pytest.mark.anyio
@@ -44,7 +44,8 @@ async def test_outstanding_leases_are_disjoint_and_ack_in_any_order(make_queue: 
     assert q.stats().acked == 60
     rest = await drain(q)
     q.ack(batches[1])
-    assert len(rest) == 10 and q.stats().depth_readings == 0
+    assert len(rest) == 10
+    assert q.stats().depth_readings == 0
 
 
 async def test_nack_returns_readings_in_order(make_queue: MakeQueue) -> None:
@@ -66,7 +67,8 @@ async def test_lease_respects_reading_and_byte_limits(make_queue: MakeQueue) -> 
     for i in range(500):
         q.offer(row(i))
     b = await q.lease(120, 1 << 20, 0)
-    assert b.count == 100 and len(b.chunks) == 2
+    assert b.count == 100
+    assert len(b.chunks) == 2
     one = b.chunks[0].nbytes
     b2 = await q.lease(1000, one + 1, 0)
     assert b2.count == 50  # a single chunk, even if a second would fit the reading limit
@@ -104,12 +106,15 @@ async def test_live_readings_leased_ahead_of_backlog(
     for i in range(300, 400):
         q.offer(row(i))
     live = await q.lease(100, 1 << 20, 0)
-    assert not live.hist and [r[4] for r in decode(live)] == list(range(300, 400))
+    assert not live.hist
+    assert [r[4] for r in decode(live)] == list(range(300, 400))
     hist = await q.lease(150, 1 << 20, 0)
-    assert hist.hist and [r[4] for r in decode(hist)] == list(range(0, 100))
+    assert hist.hist
+    assert [r[4] for r in decode(hist)] == list(range(0, 100))
     q.nack(live)
     again = await q.lease(100, 1 << 20, 0)
-    assert not again.hist and again.first_id == live.first_id
+    assert not again.hist
+    assert again.first_id == live.first_id
 
 
 async def test_age_bound_drops_expired_readings(
@@ -136,10 +141,12 @@ async def test_drop_oldest_counts_every_drop(make_queue: MakeQueue) -> None:
             await q.wait_writable()
     st = q.stats()
     dropped = st.dropped["overflow"]
-    assert dropped > 0 and st.accepted == n
+    assert dropped > 0
+    assert st.accepted == n
     vals = [r[4] for r in await drain(q)]
     assert len(vals) + dropped == n
-    assert vals == sorted(vals) and vals[-1] == n - 1
+    assert vals == sorted(vals)
+    assert vals[-1] == n - 1
     # what is left is the newest: every dropped reading is older than every survivor
     assert vals == list(range(n - len(vals), n))
 
@@ -154,7 +161,8 @@ async def test_reject_new_keeps_the_oldest(make_queue: MakeQueue) -> None:
     assert st.dropped["rejected"] > 0
     assert st.accepted + st.dropped["rejected"] == n
     vals = [r[4] for r in await drain(q)]
-    assert vals == list(range(len(vals))) and len(vals) == st.accepted
+    assert vals == list(range(len(vals)))
+    assert len(vals) == st.accepted
 
 
 async def test_unencodable_row_is_counted_not_fatal(make_queue: MakeQueue) -> None:
@@ -177,9 +185,12 @@ async def test_count_drop_and_stats(make_queue: MakeQueue) -> None:
         q.offer(row(i))
     b = await q.lease(10, 1 << 20, 0)
     st = q.stats()
-    assert st.dropped["filtered"] == 3 and st.dropped["invalid"] == 1
-    assert st.depth_readings == 25 and st.leased_readings == 10
-    assert st.depth_bytes > 0 and st.oldest_age_s >= 0
+    assert st.dropped["filtered"] == 3
+    assert st.dropped["invalid"] == 1
+    assert st.depth_readings == 25
+    assert st.leased_readings == 10
+    assert st.depth_bytes > 0
+    assert st.oldest_age_s >= 0
     assert st.next_id == b.first_id + 25
     q.ack(b)
     assert q.stats().depth_readings == 15
