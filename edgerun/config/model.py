@@ -13,6 +13,8 @@ import msgspec
 
 from edgerun.clock import ClockMode
 from edgerun.config.base import Duration, Strict
+from edgerun.commands.config import CommandsConfig
+from edgerun.ops.config import HttpConfig
 from edgerun.queue.config import QueueConfig
 from edgerun.uplink.config import UplinkConfig
 
@@ -77,6 +79,8 @@ class EdgerunConfig(Strict):
     gateway: GatewayConfig = msgspec.field(default_factory=GatewayConfig)
     queue: QueueConfig = msgspec.field(default_factory=QueueConfig)
     uplink: UplinkConfig = msgspec.field(default_factory=UplinkConfig)
+    commands: CommandsConfig = msgspec.field(default_factory=CommandsConfig)
+    http: HttpConfig = msgspec.field(default_factory=HttpConfig)
     plugins: PluginsConfig = msgspec.field(default_factory=PluginsConfig)
     logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
     drivers: list[DriverInstance] = []
