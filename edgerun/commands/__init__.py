@@ -8,7 +8,7 @@ publishes a result. docs/commands.md is the contract for senders.
 
 from edgerun.commands.config import AllowRule, CommandsConfig
 from edgerun.commands.message import Command, Result
-from edgerun.commands.router import CommandRouter, CommandTransport
+from edgerun.commands.router import CommandRouter, CommandTransport, build_router
 from edgerun.commands.seen import SeenIds
 from edgerun.commands.stats import CommandStats
 from edgerun.commands.topics import CommandTopics
@@ -23,4 +23,5 @@ __all__ = [
     "CommandsConfig",
     "Result",
     "SeenIds",
+    "build_router",
 ]

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 from typing import Any, Protocol
 
 import anyio
@@ -125,10 +126,13 @@ class CommandRouter:
             self.topics.command_filter,
             len(self.config.allow),
         )
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(self._publisher, self._recv_out)
-            task_status.started()
-            await self._checker(self._recv_in, tg)
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._publisher, self._recv_out)
+                task_status.started()
+                await self._checker(self._recv_in, tg)
+        finally:
+            self.seen.close()
 
     async def on_message(self, message: Any) -> None:
         """The uplink's handler: never blocks, never raises."""
@@ -313,4 +317,21 @@ class CommandRouter:
         await self._send_out.aclose()
 
 
-__all__ = ["PUBLISH_TIMEOUT", "CommandRouter", "CommandTransport", "DriverLookup"]
+def build_router(
+    config: CommandsConfig,
+    *,
+    gateway_id: str,
+    data_dir: Path,
+    uplink_prefix: str,
+    transport: CommandTransport,
+    drivers: Mapping[str, Driver[Any]] | DriverLookup,
+) -> CommandRouter:
+    """The router as the supervisor builds it: topics from the gateway id and the
+    ``[commands]`` or ``[uplink]`` prefix, the replay store at
+    ``<data_dir>/commands/seen.db``."""
+    topics = CommandTopics((config.topic_prefix or uplink_prefix).rstrip("/"), gateway_id)
+    seen = SeenIds(data_dir / "commands" / "seen.db", config.seen_ids, config.seen_ttl)
+    return CommandRouter(config, topics, transport, drivers, seen)
+
+
+__all__ = ["PUBLISH_TIMEOUT", "CommandRouter", "CommandTransport", "DriverLookup", "build_router"]
