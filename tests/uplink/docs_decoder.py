@@ -17,10 +17,7 @@ def decode_doc(data: bytes) -> dict[str, Any]:
     """Sniff the first byte: 0x78 zlib (then sniff again), '{' JSON, else msgpack."""
     if data[:1] == b"\x78":
         data = zlib.decompress(data)
-    if data[:1] == b"{":
-        doc = json.loads(data)
-    else:
-        doc = msgpack.unpackb(data, raw=False)
+    doc = json.loads(data) if data[:1] == b"{" else msgpack.unpackb(data, raw=False)
     assert isinstance(doc, dict), "a batch is a map"
     assert doc["v"] == 1, f"unexpected version {doc['v']!r}"
     assert isinstance(doc["gw"], str)

@@ -109,7 +109,9 @@ class Collector:
         elif kind == "heartbeat":
             self.heartbeats.append(json.loads(payload))
 
-    async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+    async def run(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
         started = False
         while True:
             try:
