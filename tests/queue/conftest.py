@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import anyio
 import msgpack
 import pytest
 
 from edgerun.queue import QueueConfig, ReadingQueue, open_queue
 from edgerun.queue.base import Batch
+from edgerun.queue.sqlite import SqliteQueue
 from edgerun.readings import Row
 
 QueueFactory = Callable[..., ReadingQueue]
@@ -76,3 +79,24 @@ async def drain(q: ReadingQueue, limit: int = 10_000, ack: bool = True) -> list[
         if ack:
             q.ack(b)
     return out
+
+
+def files_bytes(data_dir: Path) -> int:
+    db = data_dir / "queue" / "readings.db"
+    return sum(
+        os.stat(f"{db}{s}").st_size for s in ("", "-wal", "-shm") if os.path.exists(f"{db}{s}")
+    )
+
+
+async def opened(data_dir: Path, **kw: object) -> SqliteQueue:
+    q = SqliteQueue(QueueConfig(**kw), data_dir)  # type: ignore[arg-type]
+    await q.open()
+    return q
+
+
+async def committed(q: SqliteQueue) -> None:
+    """Wait (with a deadline) until every accepted reading is on disk or acked."""
+    with anyio.fail_after(10):
+        while q.stats().durable_id < q.stats().next_id - 1 or q.stats().memory_bytes:
+            q._kick.set()
+            await q._committed.wait(1.0)
