@@ -107,8 +107,13 @@ class SqliteQueue(ChunkQueue):
     async def open(self) -> None:
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="edgerun-queue")
         await self._call(self._prepare_dir)
-        self.ids = IdAllocator(self.dir / HWM_NAME)
+        hwm = self.dir / HWM_NAME
+        self.ids = IdAllocator(hwm)
         self._open_next = 0
+        if not await self._call(hwm.is_file):
+            # First start, or the mark was lost with the folder: ids from an earlier life
+            # may be anywhere below the clock floor, so start above it.
+            self.ids.ensure_above(clock_floor())
         await self._connect()
         if not self._index_loaded:
             # Nothing on disk could be read: stay above anything it may hold.
@@ -163,9 +168,6 @@ class SqliteQueue(ChunkQueue):
         """Merge the chunks found on disk into the (possibly already running) queue."""
         self._index_loaded = True
         self._stats.quarantined += len(opened.quarantined)
-        if opened.quarantined and not (self.dir / HWM_NAME).exists():
-            # The old ids are unreadable now and no HWM file remembers them: use the clock.
-            self.ids.ensure_above(clock_floor())
         if opened.bad_rows:
             self._drops.drop("corrupt", opened.bad_rows, "unreadable index rows")
         found = opened.chunks
