@@ -178,5 +178,5 @@ def test_rpigpio_not_on_a_pi_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(pkg, "__path__", [], raising=False)
     from edgerun_gpio.chips.rpigpio import RpiGpioChip
 
-    with pytest.raises(ChipError, match="RPi.GPIO is not usable"):
+    with pytest.raises(ChipError, match=r"RPi\.GPIO is not usable"):
         RpiGpioChip()

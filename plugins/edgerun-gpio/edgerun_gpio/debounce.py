@@ -32,14 +32,20 @@ class Debouncer:
         self._pending: Change | None = None
 
     def feed(self, level: bool, ts_ns: int) -> Change | None:
-        """Take one raw edge; returns a change at once only when debouncing is off."""
+        """Take one raw edge.
+
+        Returns a change when debouncing is off, or when the edge before this one had
+        already been stable for ``period`` by the time this one came (edges may arrive in
+        batches, so stability is judged on their timestamps, not on arrival).
+        """
         if self.period_ns <= 0:
             if level == self.level:
                 return None
             self.level = level
             return Change(level, ts_ns)
+        confirmed = self.poll(ts_ns)
         self._pending = Change(level, ts_ns)
-        return None
+        return confirmed
 
     def deadline(self) -> int | None:
         """When the pending edge will be confirmed, in the edges' clock; ``None`` if idle."""
