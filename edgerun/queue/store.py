@@ -43,8 +43,12 @@ DB_NAME: Final = "readings.db"
 PAGE_CACHE_KIB: Final = 1024
 
 #: SQLite primary result codes that say "the disk, not the file, is the problem": the file
-#: is kept and the queue runs degraded until the condition clears.
-_TRANSIENT: Final = frozenset({5, 6, 7, 8, 10, 13})  # BUSY LOCKED NOMEM READONLY IOERR FULL
+#: is kept and the queue runs degraded until the condition clears. CANTOPEN is among them
+#: because the file's type and modes are checked before connecting: what is left is a
+#: read-only filesystem (no ``-shm`` can be made) or a lack of file descriptors.
+_TRANSIENT: Final = frozenset(
+    {5, 6, 7, 8, 10, 13, 14}
+)  # BUSY LOCKED NOMEM READONLY IOERR FULL CANTOPEN
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS chunks (
