@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import logging
 import os
-import time
 from typing import Final, Literal
 
 ClockMode = Literal["auto", "trusted", "untrusted"]
@@ -68,22 +68,35 @@ def detect_synced() -> bool:
 
 
 class ClockState:
-    """Caches the synchronized flag and re-reads it every :data:`REFRESH_S` seconds."""
+    """The synchronized flag as a plain attribute, refreshed every :data:`REFRESH_S` seconds.
+
+    The normalizer reads :attr:`synced` for every reading, so it is an attribute, not a
+    computed property; :meth:`run` (started by the supervisor) keeps it current.
+    """
 
     def __init__(self, mode: ClockMode = "auto") -> None:
         self.mode: ClockMode = mode
-        self._synced = mode == "trusted"
-        self._checked = float("-inf")
+        self.synced = False
+        self.refresh()
 
-    @property
-    def synced(self) -> bool:
-        if self.mode != "auto":
-            return self.mode == "trusted"
-        now = time.monotonic()
-        if now - self._checked >= REFRESH_S:
-            self._checked = now
-            self._synced = detect_synced()
-        return self._synced
+    def refresh(self) -> bool:
+        """Re-read the clock state; returns the new flag."""
+        if self.mode == "auto":
+            self.synced = detect_synced()
+        else:
+            self.synced = self.mode == "trusted"
+        return self.synced
+
+    async def run(self) -> None:
+        """Refresh every :data:`REFRESH_S` seconds until cancelled."""
+        import anyio
+
+        while True:
+            await anyio.sleep(REFRESH_S)
+            before = self.synced
+            if self.refresh() != before:
+                state = "synchronized" if self.synced else "no longer synchronized"
+                logging.getLogger("edgerun.clock").info("wall clock %s", state)
 
 
 __all__ = ["ClockMode", "ClockState", "detect_synced"]

@@ -34,6 +34,8 @@ MAX_TS_MS: Final = 4_102_444_800_000
 
 _UNITS = {name: q.unit for name, q in QUANTITIES.items()}
 _KINDS = {name: q.kind for name, q in QUANTITIES.items()}
+#: Canonical unit of each numeric quantity: the hot path's single lookup.
+_NUMERIC = {name: q.unit for name, q in QUANTITIES.items() if q.kind == "number"}
 
 
 class InvalidReading(ValueError):
@@ -97,14 +99,16 @@ class Normalizer:
                     return None
                 reading = result
             device, quantity, value, unit, ts, extra = reading
+            canonical = _NUMERIC.get(quantity)
+            vtype = type(value)
+            # Fast path: a numeric quantity in its canonical unit with a finite value
+            # (``value - value`` is non-zero only for NaN and infinities).
             if (
-                quantity in _KINDS
-                and unit is None
-                and _KINDS[quantity] == "number"
-                and ((type(value) is float and math.isfinite(value)) or type(value) is int)
+                canonical is None
+                or unit is not None
+                or (vtype is not float and vtype is not int)
+                or (vtype is float and value - value)  # type: ignore[operator]
             ):
-                canonical = _UNITS[quantity]  # fast path: canonical unit, finite number
-            else:
                 value, canonical = _check_value(quantity, value, unit)
             if type(device) is not str or not device or len(device) > MAX_DEVICE_LEN:
                 raise InvalidReading(f"bad device id {device!r}")

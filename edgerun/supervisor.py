@@ -153,6 +153,7 @@ class Supervisor:
         code = EXIT_FATAL
         async with anyio.create_task_group() as root:
             root.start_soon(self._watch_signals)
+            root.start_soon(self.clock.run)
             try:
                 code = await self._run_pipeline()
             finally:

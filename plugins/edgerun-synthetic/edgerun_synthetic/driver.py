@@ -65,17 +65,28 @@ class SyntheticDriver(Driver[SyntheticConfig]):
         super().__init__(name, config)
         self._starts = 0
         self._seq = 0
+        #: (device, quantity) of every series, in emission order.
+        self._series = [(f"dev-{d}", q) for d in range(config.devices) for q in config.quantities]
 
-    def _reading(self, i: int, now_ms: int) -> Reading:
-        cfg = self.config
-        series = i % (cfg.devices * len(cfg.quantities))
-        device = f"dev-{series // len(cfg.quantities)}"
-        quantity = cfg.quantities[series % len(cfg.quantities)]
-        if cfg.values == "sequence":
-            return Reading(device, quantity, i, None, now_ms)
-        centre, swing = _WAVES.get(quantity, (10.0, 5.0))
-        phase = series * 0.7 + now_ms / 600_000.0
-        return Reading(device, quantity, round(centre + swing * math.sin(phase), 2), None, now_ms)
+    def _burst(self, first: int, n: int, now_ms: int) -> list[Reading]:
+        """Readings ``first .. first + n - 1``, round-robin over the series.
+
+        In ``wave`` mode a series' value is the same within one burst (one timestamp), so
+        each series' reading is built once per burst and reused.
+        """
+        series = self._series
+        count = len(series)
+        if self.config.values == "sequence":
+            return [
+                Reading(series[i % count][0], series[i % count][1], i, None, now_ms)
+                for i in range(first, first + n)
+            ]
+        per_series = []
+        for k, (device, quantity) in enumerate(series):
+            centre, swing = _WAVES.get(quantity, (10.0, 5.0))
+            value = round(centre + swing * math.sin(k * 0.7 + now_ms / 600_000.0), 2)
+            per_series.append(Reading(device, quantity, value, None, now_ms))
+        return [per_series[i % count] for i in range(first, first + n)]
 
     async def run(self, ctx: DriverContext) -> None:
         cfg = self.config
@@ -90,7 +101,7 @@ class SyntheticDriver(Driver[SyntheticConfig]):
                 now = ctx.now_ms()
                 first = self._seq
                 self._seq += n
-                await ctx.emit_many(self._reading(i, now) for i in range(first, first + n))
+                await ctx.emit_many(self._burst(first, n, now))
             return
         period = 1.0 / cfg.rate
         next_at = time.monotonic()
@@ -103,6 +114,6 @@ class SyntheticDriver(Driver[SyntheticConfig]):
                 now_ms = ctx.now_ms()
                 first = self._seq
                 self._seq += due
-                await ctx.emit_many(self._reading(i, now_ms) for i in range(first, first + due))
+                await ctx.emit_many(self._burst(first, due, now_ms))
                 next_at += due * period
             await ctx.sleep(max(0.0, next_at - time.monotonic()))
