@@ -97,7 +97,7 @@ async def test_duplicates_are_dropped_across_a_restart(
             # A gateway that lost PUBACKs sends batches again.
             payloads = stream.payloads + stream.payloads[:2] if round_ == 1 else stream.payloads
             await publish(broker, "gw-dup", payloads)
-            await wait_for(lambda p=payloads: bridge.stats()["acks"] == len(p), 20, "acks")
+            await wait_for(lambda b=bridge, p=payloads: b.stats()["acks"] == len(p), 20, "acks")
             st = bridge.stats()
             assert st["duplicates"] == (200 if round_ == 1 else 500)
             assert st["readings_written"] == (500 if round_ == 1 else 0)
