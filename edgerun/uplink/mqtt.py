@@ -176,9 +176,36 @@ async def connect(params: ConnectParams) -> AsyncIterator[MqttLink]:
     )
     # The uplink bounds its window itself; silence aiomqtt's per-publish warning.
     client.pending_calls_threshold = 1 << 30
+    client._client.connect_timeout = params.connect_timeout
     link = MqttLink(client, ep)
     _hook_callbacks(client, link)
     try:
+        await _open(client, link, params)
+    except BaseException:
+        _abandon(client)
+        raise
+    try:
+        yield link
+    finally:
+        with anyio.move_on_after(params.connect_timeout, shield=True):
+            with contextlib.suppress(aiomqtt.MqttError):  # already gone: nothing to close
+                await client.__aexit__(None, None, None)
+        _abandon(client)
+
+
+def _abandon(client: aiomqtt.Client) -> None:
+    """Close whatever socket a failed or finished client still holds (no callbacks after)."""
+    paho = client._client
+    paho.on_connect = paho.on_disconnect = None
+    paho.on_message = paho.on_publish = paho.on_subscribe = None
+    with contextlib.suppress(Exception):
+        paho._sock_close()
+
+
+async def _open(client: aiomqtt.Client, link: MqttLink, params: ConnectParams) -> None:
+    ep = params.endpoint
+    try:
+        # aiomqtt bounds the CONNACK wait; this bounds TCP connect and TLS handshake too.
         with anyio.fail_after(params.connect_timeout * 2):
             await client.__aenter__()
     except TimeoutError:
@@ -191,12 +218,6 @@ async def connect(params: ConnectParams) -> AsyncIterator[MqttLink]:
             raise ConnectFailed("timeout", f"no CONNACK from {ep} within the timeout") from None
         reason = link.disconnect_reason or text
         raise ConnectFailed(_classify_oserror(reason), f"{ep}: {reason}") from None
-    try:
-        yield link
-    finally:
-        with anyio.move_on_after(params.connect_timeout, shield=True):
-            with contextlib.suppress(aiomqtt.MqttError):  # already gone: nothing to close
-                await client.__aexit__(None, None, None)
 
 
 def _connack_failure(exc: MqttConnectError, link: MqttLink, ep: Endpoint) -> ConnectFailed:
@@ -235,16 +256,17 @@ def _hook_callbacks(client: aiomqtt.Client, link: MqttLink) -> None:
         if code in REDIRECT_CODES:
             link.disconnect_redirect = _server_reference(props, link.endpoint)
         connected = client._connected
-        if not connected.done():
+        if not connected.done():  # closed before CONNACK: fail the connect now
 
             def fail() -> None:
-                if not connected.done():
+                if not connected.done() and client._connected is connected:
                     connected.set_exception(
                         aiomqtt.MqttError(f"connection closed before CONNACK ({rc})")
                     )
 
             loop.call_soon_threadsafe(fail)
-        on_disconnect(c, userdata, flags, rc, props)
+        if not connected.cancelled():  # aiomqtt reads the future's exception
+            on_disconnect(c, userdata, flags, rc, props)
 
     paho.on_connect = connect_hook
     paho.on_disconnect = disconnect_hook
