@@ -171,7 +171,11 @@ class FakeBlueZ:
         if clean:
             for path in sorted(self.objects, reverse=True):
                 self._signal(
-                    "/", OBJECT_MANAGER, "InterfacesRemoved", "oas", [path, list(self.objects[path])]
+                    "/",
+                    OBJECT_MANAGER,
+                    "InterfacesRemoved",
+                    "oas",
+                    [path, list(self.objects[path])],
                 )
             # a round trip to the daemon flushes the signals before the socket closes
             await bus.call(
@@ -291,14 +295,16 @@ class FakeBlueZ:
     def _handle(self, msg: Message) -> Message | bool | None:
         if msg.message_type != MessageType.METHOD_CALL:
             return None
-        if msg.destination != BLUEZ and msg.destination != (self._bus and self._bus.unique_name):
+        if msg.destination not in (BLUEZ, self._bus and self._bus.unique_name):
             return None
         self.calls.append(Call(msg.member or "", msg.path or "", list(msg.body), msg.sender or ""))
         self._changed.set()
         try:
             return self._dispatch(msg)
         except KeyError:
-            return Message.new_error(msg, "org.freedesktop.DBus.Error.UnknownObject", msg.path or "")
+            return Message.new_error(
+                msg, "org.freedesktop.DBus.Error.UnknownObject", msg.path or ""
+            )
 
     def _dispatch(self, msg: Message) -> Message:
         member, path, iface = msg.member, msg.path or "", msg.interface

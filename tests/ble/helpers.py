@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from edgerun.testing import RecordingContext, make_driver
 from edgerun_ble.driver import BleDriver
+
+from edgerun.testing import RecordingContext, make_driver
 
 BTHOME = "0000fcd2-0000-1000-8000-00805f9b34fb"
 ATC = "0000181a-0000-1000-8000-00805f9b34fb"
@@ -41,19 +43,21 @@ def rows_of(ctx: RecordingContext, device: str, quantity: str) -> list[Any]:
 
 
 @asynccontextmanager
-async def running(**options: Any) -> AsyncIterator[tuple[BleDriver, RecordingContext]]:
+async def running(
+    plugin_manager: Any = None, **options: Any
+) -> AsyncIterator[tuple[BleDriver, RecordingContext]]:
     """Run a ``ble`` driver built from ``options`` until the block exits."""
     driver = make_driver(BleDriver, "ble", **options)
     assert isinstance(driver, BleDriver)
+    if plugin_manager is not None:
+        driver.plugin_manager = plugin_manager
     ctx = RecordingContext("ble")
     task = asyncio.get_running_loop().create_task(driver.run(ctx))
     try:
         yield driver, ctx
     finally:
         task.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(task, 5)
-        except asyncio.CancelledError:
-            pass
         if task.done() and not task.cancelled() and task.exception() is not None:
             raise task.exception()  # type: ignore[misc]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from edgerun_ble.decoders import atc as atc_format
+
 from tests.ble.fakebluez import FakeBlueZ
 from tests.ble.helpers import (
     ATC,
@@ -54,7 +54,10 @@ async def test_active_scan_all_formats_become_readings(bluez: FakeBlueZ) -> None
     assert members.count("GetManagedObjects") == 2
     adapter_calls = [m for m in members if m not in ("GetManagedObjects", "GetAll")]
     assert adapter_calls == [
-        "SetDiscoveryFilter", "StartDiscovery", "StopDiscovery", "SetDiscoveryFilter"
+        "SetDiscoveryFilter",
+        "StartDiscovery",
+        "StopDiscovery",
+        "SetDiscoveryFilter",
     ]
     assert ctx.invalid == 0
 
@@ -68,7 +71,9 @@ async def test_repeats_from_bluez_merging_are_deduplicated(bluez: FakeBlueZ) -> 
         for rssi in (-70, -71, -72):
             bluez.advertise(RUUVI_ADDRESS, rssi=rssi)
         # a new BTHome packet id is new data
-        bluez.advertise(BTHOME_ADDRESS, service_data={BTHOME: bytes.fromhex("400002") + bytes.fromhex("02D209")})
+        bluez.advertise(
+            BTHOME_ADDRESS, service_data={BTHOME: bytes.fromhex("400002") + bytes.fromhex("02D209")}
+        )
         await ctx.wait_rows(15)
         await wait_for(lambda: ctx.counters.get("dropped_duplicate", 0) >= 3, what="duplicates")
         assert rows_of(ctx, BTHOME_ADDRESS, "temperature") == [25.06, 25.14]
@@ -146,9 +151,7 @@ async def test_adapter_powered_off_then_on(bluez: FakeBlueZ) -> None:
         bluez.set_powered("hci0", True)
         await bluez.discovering["hci0"].wait()
         await wait_for(lambda: states(ctx)[-1:] == ["scanning"], what="scanning again")
-        bluez.advertise(
-            BTHOME_ADDRESS, service_data={BTHOME: bytes.fromhex("40000202D209")}
-        )
+        bluez.advertise(BTHOME_ADDRESS, service_data={BTHOME: bytes.fromhex("40000202D209")})
         await ctx.wait_rows(15)
         assert rows_of(ctx, BTHOME_ADDRESS, "temperature") == [25.06, 25.14]
     assert bluez.members().count("StartDiscovery") == 2
@@ -198,7 +201,9 @@ async def test_queue_overflow_is_counted(bluez: FakeBlueZ) -> None:
             frame = bytes.fromhex(address.replace(":", "")) + ATC1441_VECTOR[6:]
             bluez.advertise(address, service_data={ATC: frame})
         await wait_for(
-            lambda: ctx.counters.get("dropped_queue_full", 0) + ctx.counters.get("packets", 0) >= 30,
+            lambda: (
+                ctx.counters.get("dropped_queue_full", 0) + ctx.counters.get("packets", 0) >= 30
+            ),
             what="all 30 accounted for",
         )
         assert ctx.counters["dropped_queue_full"] > 0

@@ -8,7 +8,6 @@ built the same wrong way in both directions.
 from __future__ import annotations
 
 import pytest
-
 from edgerun_ble.decoders.atc import ATCDecoder
 from edgerun_ble.decoders.base import (
     AddressMismatch,
@@ -41,8 +40,10 @@ def bthome(hex_payload: str, source: Source = ANY) -> Decoded:
 # --------------------------------------------------------------------------- BTHome v2
 
 BTHOME_VECTORS = [
-    ("4002C40903BF13", {("temperature", "temperature", 0): 25.0,
-                        ("humidity", "relative_humidity", 0): 50.55}),
+    (
+        "4002C40903BF13",
+        {("temperature", "temperature", 0): 25.0, ("humidity", "relative_humidity", 0): 50.55},
+    ),
     ("4002CA09", {("temperature", "temperature", 0): 25.06}),
     ("4003BF13", {("humidity", "relative_humidity", 0): 50.55}),
     ("4012E204", {("co2", "co2", 0): 1250}),
@@ -59,13 +60,20 @@ BTHOME_VECTORS = [
     ("4008CA06", {("dew_point", "dew_point", 0): 17.38}),
     ("400D120C", {("pm2_5", "pm2_5", 0): 3090}),
     ("40133301", {("tvoc", "tvoc", 0): 307}),
-    ("40016102CA0903BF13", {("battery", "battery", 0): 97,
-                            ("temperature", "temperature", 0): 25.06,
-                            ("humidity", "relative_humidity", 0): 50.55}),
+    (
+        "40016102CA0903BF13",
+        {
+            ("battery", "battery", 0): 97,
+            ("temperature", "temperature", 0): 25.06,
+            ("humidity", "relative_humidity", 0): 50.55,
+        },
+    ),
 ]
 
 
-@pytest.mark.parametrize(("payload", "expected"), BTHOME_VECTORS, ids=[v[0] for v in BTHOME_VECTORS])
+@pytest.mark.parametrize(
+    ("payload", "expected"), BTHOME_VECTORS, ids=[v[0] for v in BTHOME_VECTORS]
+)
 def test_bthome_reference_vectors(payload: str, expected: dict[object, object]) -> None:
     decoded = bthome(payload)
     assert values(decoded) == expected
@@ -230,8 +238,12 @@ def test_ruuvi_not_available_fields_are_missing() -> None:
 
 @pytest.mark.parametrize(
     ("payload", "error"),
-    [("", BadLength), ("03291A1ECE1E", UnknownFormat), ("0512FC53", BadLength),
-     ("0512FC5394C37C0004FFFC040CAC364200CDCBB8334C884F00", BadLength)],
+    [
+        ("", BadLength),
+        ("03291A1ECE1E", UnknownFormat),
+        ("0512FC53", BadLength),
+        ("0512FC5394C37C0004FFFC040CAC364200CDCBB8334C884F00", BadLength),
+    ],
 )
 def test_ruuvi_errors(payload: str, error: type[Exception]) -> None:
     with pytest.raises(error):
@@ -266,7 +278,9 @@ def test_pvvx_reference_vector() -> None:
     }
 
 
-@pytest.mark.parametrize("payload", ["A4C1388D18B201122F640CA025", "B2188D38C1A4590AAD13B6091F1E05"])
+@pytest.mark.parametrize(
+    "payload", ["A4C1388D18B201122F640CA025", "B2188D38C1A4590AAD13B6091F1E05"]
+)
 def test_atc_embedded_mac_must_match_sender(payload: str) -> None:
     with pytest.raises(AddressMismatch):
         ATCDecoder().decode(bytes.fromhex(payload), Source("A4:C1:38:8D:18:B3"))
@@ -277,21 +291,24 @@ def test_pvvx_encrypted_vector() -> None:
     decoded = ATCDecoder().decode(
         bytes.fromhex("11D603FBFA7B6DFB1E26FD"), Source(ATC_SENDER.address, ATC_KEY)
     )
-    assert decoded.format == "pvvx" and decoded.encrypted
+    assert decoded.format == "pvvx"
+    assert decoded.encrypted
     assert values(decoded) == {
         ("temperature", "temperature", 0): 23.45,
         ("humidity", "relative_humidity", 0): 41.73,
         ("battery", "battery", 0): 61,
         ("flags", None, 0): 4,
     }
-    assert decoded.crypto_counter == 0x11 and decoded.counter_bits == 8
+    assert decoded.crypto_counter == 0x11
+    assert decoded.counter_bits == 8
 
 
 def test_atc1441_encrypted_vector() -> None:
     decoded = ATCDecoder().decode(
         bytes.fromhex("58E9E6556581B3F9"), Source(ATC_SENDER.address, ATC_KEY)
     )
-    assert decoded.format == "atc1441" and decoded.encrypted
+    assert decoded.format == "atc1441"
+    assert decoded.encrypted
     assert values(decoded) == {
         ("temperature", "temperature", 0): 26.5,
         ("humidity", "relative_humidity", 0): 47.0,

@@ -210,20 +210,20 @@ class AdapterWatch:
                 self._on_change()
         elif member == "InterfacesRemoved":
             path, ifaces = msg.body
-            entry = self._objects.get(path)
-            if entry is not None:
+            known = self._objects.get(path)
+            if known is not None:
                 for iface in ifaces:
-                    entry.pop(iface, None)
-                if ADAPTER_IFACE not in entry:
+                    known.pop(iface, None)
+                if ADAPTER_IFACE not in known:
                     del self._objects[path]
                 self._on_change()
         elif member == "PropertiesChanged":
             iface, changed, invalidated = msg.body
-            entry = self._objects.get(msg.path or "", {}).get(iface)
-            if entry is not None:
-                entry.update(_unpack(changed))
+            props = self._objects.get(msg.path or "", {}).get(iface)
+            if props is not None:
+                props.update(_unpack(changed))
                 for name in invalidated:
-                    entry.pop(name, None)
+                    props.pop(name, None)
                 self._on_change()
 
 

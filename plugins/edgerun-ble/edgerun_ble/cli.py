@@ -141,7 +141,9 @@ def main(argv: list[str]) -> int:
     except (_Usage, ValueError) as exc:
         parser.exit(2, f"edgerun ble decode: {exc}\n")
     if not entries:
-        parser.exit(2, "edgerun ble decode: give at least one --service-data or --manufacturer-data\n")
+        parser.exit(
+            2, "edgerun ble decode: give at least one --service-data or --manufacturer-data\n"
+        )
     try:
         result = decode(address, entries, key, build_registry())
     except DecodeError as exc:

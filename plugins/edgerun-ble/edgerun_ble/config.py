@@ -77,8 +77,10 @@ class BleConfig(DriverConfig):
     emit_rssi: bool = False
 
     def __post_init__(self) -> None:
-        for label, items in (("allow_addresses", self.allow_addresses),
-                             ("deny_addresses", self.deny_addresses)):
+        for label, items in (
+            ("allow_addresses", self.allow_addresses),
+            ("deny_addresses", self.deny_addresses),
+        ):
             for item in items:
                 _address(label, item)
         for address, device in self.devices.items():

@@ -25,8 +25,8 @@ from typing import Any
 from edgerun.api import Reading
 from edgerun_ble.config import BleConfig, bindkey_bytes
 from edgerun_ble.decoders.base import (
-    DecodeError,
     Decoded,
+    DecodeError,
     Decoder,
     Replayed,
     Source,
@@ -237,7 +237,7 @@ class Pipeline:
         """Run one decoder; errors become counters, never exceptions."""
         source = Source(address, self.policy.keys.get(address))
         try:
-            decoded = decoder.decode(payload, source)
+            decoded: object = decoder.decode(payload, source)
         except DecodeError as exc:
             self._count(f"dropped_{exc.reason}", 1)
             log.debug("%s: %s", address, exc)

@@ -20,7 +20,9 @@ def edgerun_register_drivers(register: Callable[[str, Any], None]) -> None:
 
 
 @hookimpl
-def edgerun_register_commands(register: Callable[[str, str, Callable[[list[str]], int]], None]) -> None:
+def edgerun_register_commands(
+    register: Callable[[str, str, Callable[[list[str]], int]], None],
+) -> None:
     from edgerun_ble import cli
 
     register("ble", "BLE tools: decode advertisements", cli.main)

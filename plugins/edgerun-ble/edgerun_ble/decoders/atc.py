@@ -124,7 +124,11 @@ class ATCDecoder:
             _battery(out, plain[2] & 0x7F)
             out.append(Measurement("trigger", "binary", bool(plain[2] >> 7), ""))
         return Decoded(
-            fmt, tuple(out), counter=counter, crypto_counter=counter, encrypted=True,
+            fmt,
+            tuple(out),
+            counter=counter,
+            crypto_counter=counter,
+            encrypted=True,
             counter_bits=8,
         )
 

@@ -186,9 +186,20 @@ class Replayed(DecodeError):
 class Decoder(Protocol):
     """What the BLE driver needs from a decoder (built-in or registered by a plugin)."""
 
-    name: str
-    service_uuids: Collection[str]
-    company_ids: Collection[int]
+    @property
+    def name(self) -> str:
+        """Format name (allow/deny lists, counters, ``Decoded.format`` by default)."""
+        ...
+
+    @property
+    def service_uuids(self) -> Collection[str]:
+        """Service-data UUIDs this decoder handles (16-bit ``"fcd2"`` or 128-bit)."""
+        ...
+
+    @property
+    def company_ids(self) -> Collection[int]:
+        """Manufacturer-data company ids this decoder handles."""
+        ...
 
     def decode(self, payload: bytes, source: Source) -> Decoded:
         """Decode one payload or raise :class:`DecodeError`."""

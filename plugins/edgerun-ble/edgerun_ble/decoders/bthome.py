@@ -312,7 +312,9 @@ class BTHomeDecoder:
         )
 
 
-def encode_encrypted(address: str, key: bytes, objects: bytes, counter: int, info: int = 0x41) -> bytes:
+def encode_encrypted(
+    address: str, key: bytes, objects: bytes, counter: int, info: int = 0x41
+) -> bytes:
     """Build an encrypted BTHome v2 service-data payload (for simulators and tests)."""
     counter_bytes = struct.pack("<I", counter)
     nonce = address_bytes(address) + _UUID_BYTES + bytes([info]) + counter_bytes

@@ -32,7 +32,9 @@ def decrypt(key: bytes, nonce: bytes, ciphertext: bytes, tag: bytes, aad: bytes 
     try:
         return bytes(_cipher(key).decrypt(nonce, ciphertext + tag, aad))
     except InvalidTag:
-        raise AuthenticationFailed("authentication failed: wrong bindkey or corrupted frame")
+        raise AuthenticationFailed(
+            "authentication failed: wrong bindkey or corrupted frame"
+        ) from None
 
 
 def encrypt(key: bytes, nonce: bytes, plaintext: bytes, aad: bytes | None) -> tuple[bytes, bytes]:

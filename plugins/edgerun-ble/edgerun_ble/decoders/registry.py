@@ -86,7 +86,7 @@ def plugin_decoders(plugin_manager: Any | None = None) -> list[Decoder]:
     """
     if plugin_manager is None:
         try:
-            from edgerun.plugins import plugin_manager as get_manager  # type: ignore[import-not-found,unused-ignore]
+            from edgerun.plugins import plugin_manager as get_manager
         except ImportError:
             log.debug("edgerun.plugins.plugin_manager unavailable; no plugin BLE decoders")
             return []
