@@ -77,9 +77,7 @@ class SeenIds:
         with self._lock:
             try:
                 return self._add(command_id, at)
-            except sqlite3.DatabaseError as exc:
-                if isinstance(exc, sqlite3.IntegrityError):
-                    raise
+            except sqlite3.DatabaseError as exc:  # corrupted under us: set aside, go on
                 log.error("replay store %s failed (%s); reopening it", self.path, exc)
                 self._db.close()
                 self._db = self._open()

@@ -54,11 +54,10 @@ class GpioDriver(Driver[GpioConfig]):
             if corrupt:
                 ctx.count("state_corrupt")
             if not state.clean:
-                away = sorted(k for k, v in state.outputs.items() if v)
                 ctx.log.warning(
                     "the previous run ended with outputs away from their safe state "
                     "(last states %s); applying safe states",
-                    state.outputs or away,
+                    state.outputs,
                 )
                 ctx.count("unclean_restarts")
             lines = Lines(chip, ctx, state, path, bus=f"gpio:{cfg.chip}")
