@@ -69,9 +69,14 @@ class Bus:
         self.process.wait(timeout=5)
 
 
-def start_bus(deadline: float = 5.0) -> Bus:
-    """Start a private dbus-daemon; returns once it printed its address."""
-    directory = Path(tempfile.mkdtemp(prefix="fakebluez-"))
+def start_bus(deadline: float = 5.0, directory: Path | None = None) -> Bus:
+    """Start a private dbus-daemon; returns once it printed its address.
+
+    Passing the ``directory`` of a killed bus restarts it on the same socket path (the
+    address clients already know), as a restarted system bus would be.
+    """
+    directory = directory or Path(tempfile.mkdtemp(prefix="fakebluez-"))
+    (directory / "bus").unlink(missing_ok=True)
     config = directory / "bus.conf"
     config.write_text(_CONFIG.format(socket=directory / "bus"), encoding="utf-8")
     process = subprocess.Popen(

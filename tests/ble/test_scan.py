@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+
 import pytest
 from edgerun_ble.decoders import atc as atc_format
 
-from tests.ble.fakebluez import FakeBlueZ
+from tests.ble.fakebluez import FakeBlueZ, start_bus
 from tests.ble.helpers import (
     ATC,
     ATC1441_VECTOR,
@@ -140,21 +143,24 @@ async def test_adapter_missing_then_plugged_in(dbus) -> None:  # type: ignore[no
         await fake.stop()
 
 
-async def test_adapter_powered_off_then_on(bluez: FakeBlueZ) -> None:
-    async with running(scanning_mode="active", backoff_initial=0.05, backoff_max=0.2) as (_, ctx):
-        await bluez.discovering["hci0"].wait()
+@pytest.mark.parametrize("mode", ["active", "passive"])
+async def test_adapter_powered_off_then_on(bluez: FakeBlueZ, mode: str) -> None:
+    async with running(scanning_mode=mode, backoff_initial=0.05, backoff_max=0.2) as (_, ctx):
+        await wait_for(lambda: states(ctx)[-1:] == ["scanning"], what="scanning")
         advertise_all(bluez, packet_id=1)
         await ctx.wait_rows(14)
         bluez.set_powered("hci0", False)
         await wait_for(lambda: "adapter off" in states(ctx), what="adapter off")
         assert not bluez.discovering["hci0"].is_set()
+        assert not bluez.monitors
         bluez.set_powered("hci0", True)
-        await bluez.discovering["hci0"].wait()
         await wait_for(lambda: states(ctx)[-1:] == ["scanning"], what="scanning again")
+        assert ctx.states[-1] == ("scanning", f"{mode} on hci0")
         bluez.advertise(BTHOME_ADDRESS, service_data={BTHOME: bytes.fromhex("40000202D209")})
         await ctx.wait_rows(15)
         assert rows_of(ctx, BTHOME_ADDRESS, "temperature") == [25.06, 25.14]
-    assert bluez.members().count("StartDiscovery") == 2
+    start = "StartDiscovery" if mode == "active" else "RegisterMonitor"
+    assert bluez.members().count(start) == 2
 
 
 @pytest.mark.parametrize("clean", [True, False], ids=["clean-exit", "killed"])
@@ -227,3 +233,38 @@ async def test_encrypted_atc_with_bindkey_through_bleak(bluez: FakeBlueZ) -> Non
         await wait_for(lambda: ctx.counters.get("dropped_replayed", 0) == 1, what="replay")
         assert ctx.counters["dropped_plaintext_rejected"] == 1
         assert len(ctx.rows) == 3
+
+
+async def test_system_bus_restart(monkeypatch: pytest.MonkeyPatch) -> None:
+    bus = start_bus()
+    # like the real system bus address: a socket path, no server guid to pin
+    address = bus.address.split(",guid=")[0]
+    monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", address)
+    fake = FakeBlueZ(bus.address)
+    fake.add_adapter("hci0")
+    await fake.start()
+    try:
+        async with running(scanning_mode="active", backoff_initial=0.05, backoff_max=0.2) as (
+            _,
+            ctx,
+        ):
+            await fake.discovering["hci0"].wait()
+            fake.advertise(ATC_ADDRESS, service_data={ATC: ATC1441_VECTOR})
+            await ctx.wait_rows(4)
+            bus.kill()  # SIGKILL: every connection, bluetoothd's included, is gone
+            await wait_for(lambda: "bluez unavailable" in states(ctx), what="bus lost")
+            bus = start_bus(directory=bus.directory)
+            assert bus.address.split(",guid=")[0] == os.environ["DBUS_SYSTEM_BUS_ADDRESS"]
+            fake = FakeBlueZ(bus.address)
+            fake.add_adapter("hci0")
+            await fake.start()
+            await fake.discovering["hci0"].wait()
+            await wait_for(lambda: states(ctx)[-1:] == ["scanning"], what="scanning again")
+            frame = bytearray(ATC1441_VECTOR)
+            frame[12] = 38
+            fake.advertise(ATC_ADDRESS, service_data={ATC: bytes(frame)})
+            await ctx.wait_rows(8)
+    finally:
+        with contextlib.suppress(Exception):
+            await fake.stop(clean=False)
+        bus.kill()

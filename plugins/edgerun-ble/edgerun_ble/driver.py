@@ -162,8 +162,7 @@ class BleDriver(Driver[BleConfig]):
         """Wait for a BlueZ change or ``delay``, whichever first; then resynchronise."""
         queue.wake.clear()
         queue.drain()  # nothing decodable arrives while not scanning; stale snapshots go
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(queue.wake.wait(), delay)
+        await _sleep_or_wake(ctx, queue.wake, delay)
         if watch.connected:
             watch.request_refresh()
 
@@ -190,8 +189,22 @@ class BleDriver(Driver[BleConfig]):
             if remaining <= 0:
                 return "quiet"
             queue.wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(queue.wake.wait(), remaining)
+            await _sleep_or_wake(ctx, queue.wake, remaining)
+
+
+async def _sleep_or_wake(ctx: DriverContext, wake: asyncio.Event, seconds: float) -> None:
+    """``ctx.sleep(seconds)`` cut short by ``wake`` (time stays under the context's control)."""
+    if wake.is_set():
+        return
+    sleeper = asyncio.ensure_future(ctx.sleep(seconds))
+    waiter = asyncio.ensure_future(wake.wait())
+    try:
+        await asyncio.wait({sleeper, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (sleeper, waiter):
+            if not task.done():
+                task.cancel()
+        await asyncio.gather(sleeper, waiter, return_exceptions=True)
 
 
 __all__ = ["Backoff", "BleDriver"]
