@@ -8,11 +8,14 @@ docs/operations.md lists every metric with what to alert on; keep the two in ste
 Sources (all read at scrape time, none required):
 
 - queue: :class:`edgerun.queue.base.QueueStats`;
-- uplink: any object or mapping with ``connected``, ``reconnects``, ``inflight``,
-  ``published``, ``publish_latency_count``, ``publish_latency_sum`` and optionally
-  ``publish_latency_buckets`` (``(upper_bound_seconds, cumulative_count)`` pairs);
-- drivers: ``{instance name: {"type", "state", "readings", "errors", "restarts"}}``;
-- commands: ``{result: count}`` (``ok``, ``error``, ``timeout``, ``rejected``, ...).
+- uplink: :class:`edgerun.uplink.stats.UplinkStats` (or a mapping with its field names);
+  publish latency is exported as the p50/p99 the uplink computes over its last 1024
+  publishes (a gauge per quantile: the uplink keeps a window of samples, not cumulative
+  buckets, so a histogram would be invented);
+- drivers: ``{instance name: DriverStats.as_dict()}`` (``type``, ``state``, ``readings``,
+  ``invalid``, ``failures``, ``restarts``);
+- commands: :class:`edgerun.commands.stats.CommandStats` (``by_result`` counts results by
+  outcome: ``ok`` or the refusal reason) or a plain ``{result: count}`` mapping.
 
 A missing field counts as 0; a value that is not a number is skipped and counted in
 ``edgerun_metrics_skipped_total`` rather than failing the whole scrape.
@@ -29,7 +32,7 @@ from edgerun.queue.base import DROP_REASONS, QueueStats
 
 #: Driver states the supervisor reports; every one gets a sample so a state's gauge
 #: exists (at 0) before the first transition into it.
-DRIVER_STATES = ("starting", "running", "backoff", "stopped", "failed")
+DRIVER_STATES = ("starting", "running", "backoff", "failed", "finished", "stopped")
 
 BUILD_INFO = MetricDef(
     "edgerun_build_info",
@@ -81,8 +84,17 @@ U_CONNECTED = MetricDef(
 )
 U_RECONNECTS = MetricDef(
     "edgerun_uplink_reconnects",
-    "Connection attempts after a lost or failed connection.",
+    "Successful connects that followed an earlier connection.",
     "counter",
+)
+U_DROPS = MetricDef(
+    "edgerun_uplink_connection_drops", "Established connections that were lost.", "counter"
+)
+U_CONNECT_FAILURES = MetricDef(
+    "edgerun_uplink_connect_failures",
+    "Failed connection attempts, by cause.",
+    "counter",
+    ("cause",),
 )
 U_INFLIGHT = MetricDef(
     "edgerun_uplink_inflight_batches", "Batches published and awaiting PUBACK.", "gauge"
@@ -90,10 +102,24 @@ U_INFLIGHT = MetricDef(
 U_PUBLISHED = MetricDef(
     "edgerun_uplink_published_batches", "Batches acknowledged by the broker.", "counter"
 )
+U_PUBLISHED_READINGS = MetricDef(
+    "edgerun_uplink_published_readings",
+    "Readings in batches acknowledged by the broker.",
+    "counter",
+)
+U_PUBLISHED_BYTES = MetricDef(
+    "edgerun_uplink_published_bytes", "Payload bytes acknowledged by the broker.", "counter"
+)
+U_REDELIVERED = MetricDef(
+    "edgerun_uplink_redelivered_batches",
+    "Batches returned to the queue unacknowledged when a connection dropped.",
+    "counter",
+)
 U_LATENCY = MetricDef(
     "edgerun_uplink_publish_latency_seconds",
-    "Time from publishing a batch to its PUBACK.",
-    "histogram",
+    "Publish-to-PUBACK time over the last 1024 publishes, by quantile.",
+    "gauge",
+    ("quantile",),
 )
 
 D_READINGS = MetricDef(
@@ -104,7 +130,13 @@ D_READINGS = MetricDef(
 )
 D_ERRORS = MetricDef(
     "edgerun_driver_errors",
-    "Errors reported by a driver instance.",
+    "Failures of a driver instance (its run raised).",
+    "counter",
+    ("driver", "type"),
+)
+D_INVALID = MetricDef(
+    "edgerun_driver_invalid_readings",
+    "Readings of a driver instance refused as invalid.",
     "counter",
     ("driver", "type"),
 )
@@ -122,13 +154,29 @@ D_STATE = MetricDef(
 )
 
 C_RESULTS = MetricDef(
-    "edgerun_commands", "Commands received from upstream, by result.", "counter", ("result",)
+    "edgerun_commands",
+    "Commands from upstream by result (ok or the refusal reason).",
+    "counter",
+    ("result",),
+)
+C_RECEIVED = MetricDef(
+    "edgerun_commands_received", "Messages received on the command topics.", "counter"
+)
+C_OVERFLOW = MetricDef(
+    "edgerun_commands_overflow",
+    "Command messages dropped unanswered because the pending queue was full.",
+    "counter",
+)
+C_RESULTS_LOST = MetricDef(
+    "edgerun_commands_results_lost", "Command results that could not be published.", "counter"
 )
 
 ALL = (
     BUILD_INFO, SKIPPED, Q_DEPTH, Q_BYTES, Q_LEASED, Q_AGE, Q_ACCEPTED, Q_ACKED, Q_DROPPED,
-    Q_COMMITS, Q_COMMIT_SECONDS, Q_DISK, Q_DEGRADED, U_CONNECTED, U_RECONNECTS, U_INFLIGHT,
-    U_PUBLISHED, U_LATENCY, D_READINGS, D_ERRORS, D_RESTARTS, D_STATE, C_RESULTS,
+    Q_COMMITS, Q_COMMIT_SECONDS, Q_DISK, Q_DEGRADED, U_CONNECTED, U_RECONNECTS, U_DROPS,
+    U_CONNECT_FAILURES, U_INFLIGHT, U_PUBLISHED, U_PUBLISHED_READINGS, U_PUBLISHED_BYTES,
+    U_REDELIVERED, U_LATENCY, D_READINGS, D_ERRORS, D_INVALID, D_RESTARTS, D_STATE, C_RESULTS,
+    C_RECEIVED, C_OVERFLOW, C_RESULTS_LOST,
 )  # fmt: skip
 
 
@@ -170,7 +218,7 @@ def gateway_metrics(
     queue: QueueStats | None = None,
     uplink: Any = None,
     drivers: Mapping[str, Mapping[str, Any]] | None = None,
-    commands: Mapping[str, Any] | None = None,
+    commands: Any = None,
     version: str = "",
     gateway: str = "",
 ) -> list[Metric]:
@@ -193,33 +241,34 @@ def gateway_metrics(
     if uplink is not None:
         b.add(U_CONNECTED, _get(uplink, "connected", False))
         b.add(U_RECONNECTS, _get(uplink, "reconnects"))
+        b.add(U_DROPS, _get(uplink, "drops"))
+        for cause in ("auth", "tls", "network", "protocol"):
+            b.add(U_CONNECT_FAILURES, _get(uplink, f"{cause}_failures"), cause)
         b.add(U_INFLIGHT, _get(uplink, "inflight"))
-        b.add(U_PUBLISHED, _get(uplink, "published"))
-        count = _number(_get(uplink, "publish_latency_count"))
-        total = _number(_get(uplink, "publish_latency_sum"))
-        raw_buckets = _get(uplink, "publish_latency_buckets", ()) or ()
-        buckets: list[tuple[float, float]] = []
-        for pair in raw_buckets:
-            bound, n = (_number(v) for v in pair) if len(pair) == 2 else (None, None)
-            if bound is None or n is None:
-                b.skipped += 1
-                continue
-            buckets.append((bound, n))
-        if count is None or total is None:
-            b.skipped += 1
-        else:
-            b.metric(U_LATENCY).add_histogram(buckets, count, total)
+        b.add(U_PUBLISHED, _get(uplink, "batches_published"))
+        b.add(U_PUBLISHED_READINGS, _get(uplink, "readings_published"))
+        b.add(U_PUBLISHED_BYTES, _get(uplink, "bytes_published"))
+        b.add(U_REDELIVERED, _get(uplink, "batches_redelivered"))
+        b.add(U_LATENCY, _get(uplink, "publish_latency_p50_s"), "0.5")
+        b.add(U_LATENCY, _get(uplink, "publish_latency_p99_s"), "0.99")
     for name, d in sorted((drivers or {}).items()):
         dtype = str(_get(d, "type", ""))
         b.add(D_READINGS, _get(d, "readings"), name, dtype)
-        b.add(D_ERRORS, _get(d, "errors"), name, dtype)
+        b.add(D_ERRORS, _get(d, "failures"), name, dtype)
+        b.add(D_INVALID, _get(d, "invalid"), name, dtype)
         b.add(D_RESTARTS, _get(d, "restarts"), name, dtype)
         state = str(_get(d, "state", ""))
         states = DRIVER_STATES if state in DRIVER_STATES or not state else (*DRIVER_STATES, state)
         for s in states:
             b.add(D_STATE, s == state, name, dtype, s)
-    for result, n in sorted((commands or {}).items()):
-        b.add(C_RESULTS, n, str(result))
+    if commands is not None:
+        by_result = commands if isinstance(commands, Mapping) else _get(commands, "by_result", {})
+        for result, n in sorted(by_result.items()):
+            b.add(C_RESULTS, n, str(result))
+        if not isinstance(commands, Mapping):
+            b.add(C_RECEIVED, _get(commands, "received"))
+            b.add(C_OVERFLOW, _get(commands, "overflow"))
+            b.add(C_RESULTS_LOST, _get(commands, "results_lost"))
     b.metric(SKIPPED).add(b.skipped)
     return list(b.out.values())
 

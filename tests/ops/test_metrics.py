@@ -7,12 +7,13 @@ import math
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from edgerun.commands.stats import CommandStats
+from edgerun.drivers.runner import DriverStats
 from edgerun.ops import catalog
 from edgerun.ops.catalog import DRIVER_STATES, gateway_metrics
 from edgerun.ops.metrics import Metric, MetricDef, render
 from edgerun.queue.base import DROP_REASONS, QueueStats
-
-_BASE_UNITS = ("_seconds", "_bytes", "_readings", "_batches", "_info", "_connected", "_state")
+from edgerun.uplink.stats import UplinkStats
 
 
 def parse(text: bytes) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
@@ -70,25 +71,32 @@ def test_gateway_metrics_render_from_snapshots() -> None:
         degraded=True,
         degraded_reason="disk full",
     )
-    uplink = {
-        "connected": False,
-        "reconnects": 4,
-        "inflight": 2,
-        "published": 31,
-        "publish_latency_count": 31,
-        "publish_latency_sum": 1.5,
-        "publish_latency_buckets": [(0.01, 10), (0.1, 25), (1.0, 31)],
-    }
+    uplink = UplinkStats(
+        connected=False,
+        reconnects=4,
+        drops=3,
+        network_failures=6,
+        auth_failures=1,
+        inflight=2,
+        batches_published=31,
+        readings_published=900,
+        bytes_published=65000,
+    )
+    uplink.latencies.extend([0.01] * 50 + [0.5])
     drivers = {
-        "iqrf-1": {"type": "iqrf", "state": "backoff", "readings": 50, "errors": 3, "restarts": 2},
+        "iqrf-1": DriverStats(
+            "iqrf-1", "iqrf", state="backoff", readings=50, failures=3, restarts=2, invalid=4
+        ).as_dict(),
         'ble"odd': {"type": "ble", "state": "warming", "readings": 1},
     }
+    commands = CommandStats(received=8, overflow=1, results_lost=2)
+    commands.by_result.update({"ok": 5, "expired": 1})
     text = render(
         gateway_metrics(
             queue=queue,
-            uplink=uplink,
+            uplink=uplink.snapshot(),
             drivers=drivers,
-            commands={"ok": 5, "timeout": 1},
+            commands=commands.snapshot(),
             version="1.2.3",
             gateway="gw-7",
         ),
@@ -105,12 +113,15 @@ def test_gateway_metrics_render_from_snapshots() -> None:
     assert got["edgerun_queue_degraded"][(("reason", "disk full"),)] == 1
     assert got["edgerun_uplink_connected"][()] == 0
     assert got["edgerun_uplink_reconnects_total"][()] == 4
-    assert got["edgerun_uplink_publish_latency_seconds_bucket"][(("le", "0.1"),)] == 25
-    assert got["edgerun_uplink_publish_latency_seconds_bucket"][(("le", "+Inf"),)] == 31
-    assert got["edgerun_uplink_publish_latency_seconds_sum"][()] == 1.5
+    assert got["edgerun_uplink_connection_drops_total"][()] == 3
+    assert got["edgerun_uplink_connect_failures_total"][(("cause", "network"),)] == 6
+    assert got["edgerun_uplink_published_readings_total"][()] == 900
+    assert got["edgerun_uplink_publish_latency_seconds"][(("quantile", "0.5"),)] == 0.01
+    assert got["edgerun_uplink_publish_latency_seconds"][(("quantile", "0.99"),)] == 0.5
     key = (("driver", "iqrf-1"), ("type", "iqrf"))
     assert got["edgerun_driver_errors_total"][key] == 3
     assert got["edgerun_driver_restarts_total"][key] == 2
+    assert got["edgerun_driver_invalid_readings_total"][key] == 4
     states = {
         dict(k)["state"]: v
         for k, v in got["edgerun_driver_state"].items()
@@ -119,7 +130,11 @@ def test_gateway_metrics_render_from_snapshots() -> None:
     assert states == {s: (1.0 if s == "backoff" else 0.0) for s in DRIVER_STATES}
     odd = {dict(k)["state"] for k, v in got["edgerun_driver_state"].items() if v == 1}
     assert odd == {"backoff", "warming"}  # an unknown state still shows, label escaped
-    assert got["edgerun_commands_total"][(("result", "timeout"),)] == 1
+    assert got["edgerun_commands_total"][(("result", "expired"),)] == 1
+    assert got["edgerun_commands_total"][(("result", "ok"),)] == 5
+    assert got["edgerun_commands_received_total"][()] == 8
+    assert got["edgerun_commands_overflow_total"][()] == 1
+    assert got["edgerun_commands_results_lost_total"][()] == 2
     assert got["edgerun_build_info"][(("gateway", "gw-7"), ("version", "1.2.3"))] == 1
     assert got["process_resident_memory_bytes"][()] > 1_000_000
     assert got["edgerun_metrics_skipped_total"][()] == 0
@@ -127,8 +142,8 @@ def test_gateway_metrics_render_from_snapshots() -> None:
 
 def test_bad_values_are_skipped_and_counted() -> None:
     metrics = gateway_metrics(
-        uplink={"connected": "yes", "publish_latency_buckets": [(0.1, "x"), (1,)]},
-        drivers={"d": {"type": "t", "readings": None, "errors": math.nan, "restarts": 1}},
+        uplink={"connected": "yes", "publish_latency_p50_s": "x", "drops": None},
+        drivers={"d": {"type": "t", "readings": None, "failures": math.nan, "restarts": 1}},
         commands={"ok": "many"},
     )
     got = parse(render(metrics, process=False))
