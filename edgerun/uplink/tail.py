@@ -186,15 +186,13 @@ async def _tail(args: argparse.Namespace, endpoint: Endpoint, printer: Printer) 
                 )
                 async for message in link.messages():
                     topic = message.topic.value
-                    payload = message.payload
-                    if not isinstance(payload, bytes | bytearray):
-                        payload = str(payload).encode()
+                    payload = bytes(message.payload)
                     kind = topic.rsplit("/", 1)[-1]
                     if kind in ("status", "heartbeat"):
-                        printer.other(topic, kind, bytes(payload))
+                        printer.other(topic, kind, payload)
                         continue
                     try:
-                        batch = decode(bytes(payload))
+                        batch = decode(payload)
                     except PayloadError as exc:
                         print(f"{topic}: skipped: {exc}", file=sys.stderr)
                         continue

@@ -110,9 +110,8 @@ async def test_undecodable_messages_are_skipped_not_fatal(broker: Mosquitto) -> 
     proc = start_tail(broker, "--json", "--count", "3", "--no-status")
     try:
         await wait_connected(proc)
-        subprocess.run(
-            ["mosquitto_pub", "-p", str(broker.port), "-t", "edgerun/x/data", "-m", "garbage"],
-            check=True,
+        await anyio.run_process(
+            ["mosquitto_pub", "-p", str(broker.port), "-t", "edgerun/x/data", "-m", "garbage"]
         )
         q = await memory_queue()
         async with anyio.create_task_group() as tg:
