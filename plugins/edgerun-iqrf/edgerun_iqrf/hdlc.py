@@ -45,7 +45,7 @@ def decode(data: bytes) -> bytes:
     d = Deframer()
     frames = d.feed(data)
     if len(frames) != 1 or d.dropped:
-        reason = d.last_error or "not exactly one frame"
+        reason = d.first_error or "not exactly one frame"
         raise DpaFormatError(reason, bytes(data))
     return frames[0]
 
@@ -58,6 +58,7 @@ class Deframer:
     dropped: int = 0
     skipped_bytes: int = 0
     last_error: str = ""
+    first_error: str = ""
     _buf: bytearray = field(default_factory=bytearray)
     _in_frame: bool = False
     _escape: bool = False
@@ -70,6 +71,7 @@ class Deframer:
     def _drop(self, reason: str) -> None:
         self.dropped += 1
         self.last_error = reason
+        self.first_error = self.first_error or reason
 
     def feed(self, data: bytes) -> list[bytes]:
         out: list[bytes] = []
@@ -88,6 +90,10 @@ class Deframer:
                     self._drop("abort sequence")
                     self._buf.clear()
                     self._escape = self._overlong = False
+                    continue
+                if self._overlong:
+                    # the end of an overlong frame (already counted); this flag opens the next
+                    self._overlong = False
                     continue
                 if not self._buf:
                     continue  # back-to-back flags: stay in sync, start of a frame

@@ -166,7 +166,7 @@ class SpiTransport(Transport):
             if length is not None:
                 received.append(self._read_sync(length))
                 continue
-            if status == spi.STATUS_READY_COMM:
+            if status in (spi.STATUS_READY_COMM, spi.STATUS_SLOW_MODE):
                 rx = self._xfer(packet)
                 result = rx[-1]
                 if result == spi.RESULT_CRCM_OK:
@@ -226,7 +226,7 @@ class SpiTransport(Transport):
         def sequence() -> bytes:
             for _ in range(int(STATUS_TIMEOUT_S / self._poll_interval)):
                 status = self._status_sync()
-                if status == spi.STATUS_READY_COMM:
+                if status in (spi.STATUS_READY_COMM, spi.STATUS_SLOW_MODE):
                     return self._read_sync(32, spi.CMD_MODULE_INFO)
                 time.sleep(self._poll_interval)
             raise TransportError("TR not ready for module info")

@@ -1,0 +1,55 @@
+"""Fixtures for the IQRF tests: anyio on asyncio, and the simulator served over a pty."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from edgerun_iqrf.client import DpaClient
+from edgerun_iqrf.engine import DpaEngine
+from edgerun_iqrf.sim.mesh import MeshSimulator
+from edgerun_iqrf.sim.presets import PRESETS
+from edgerun_iqrf.sim.pty_link import PtyLink
+from edgerun_iqrf.transport import Transport, open_transport
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@dataclass
+class Mesh:
+    sim: MeshSimulator
+    link: PtyLink
+    transport: Transport
+    engine: DpaEngine
+    client: DpaClient
+
+
+async def open_mesh(kind: str, path: Path, preset: str = "small", speed: float = 1.0) -> Mesh:
+    sim = MeshSimulator(PRESETS[preset](1), speed=speed)
+    link = PtyLink(sim, kind, path)
+    await link.start()
+    transport = open_transport(kind, str(path))
+    await transport.open()
+    engine = DpaEngine(transport, time_scale=1 / speed)
+    await engine.start()
+    return Mesh(sim, link, transport, engine, DpaClient(engine))
+
+
+async def close_mesh(mesh: Mesh) -> None:
+    await mesh.engine.stop()
+    await mesh.transport.close()
+    await mesh.link.stop()
+
+
+@pytest.fixture(params=["uart", "cdc"])
+async def mesh(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Mesh]:
+    m = await open_mesh(request.param, tmp_path / f"tty-{request.param}")
+    try:
+        yield m
+    finally:
+        await close_mesh(m)
