@@ -60,9 +60,19 @@ def test_hook_conflict_with_builtin_is_reported() -> None:
         build_registry(manager(Impostor))
 
 
-def test_default_manager_is_the_loaded_one() -> None:
-    # the installed plugins (edgerun-ble itself among them) register no extra decoders
+def test_default_manager_is_the_loaded_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    import edgerun.plugins
+
+    monkeypatch.setattr(edgerun.plugins, "plugin_manager", lambda: manager(vendor_example))
+    assert [d.name for d in plugin_decoders()] == ["acme"]
+
+
+def test_core_without_plugin_manager_falls_back_to_builtins(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "edgerun.plugins", None)  # import now fails
     assert plugin_decoders() == []
+    assert set(build_registry().names) == {"bthome", "ruuvi", "atc"}
 
 
 @pytest.mark.anyio
