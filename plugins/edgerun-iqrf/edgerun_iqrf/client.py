@@ -148,14 +148,19 @@ class DpaClient:
         indexes: Sequence[int] | None = None,
         timeout: float | None = None,
         retries: int = 0,
+        hwpid: int = HWPID_ANY,
     ) -> list[sensor.SensorReading]:
-        """Read ``indexes`` (all sensors when None) with their types."""
+        """Read ``indexes`` (all sensors when None) with their types.
+
+        With ``hwpid`` set, a device of another HWPID at that address answers ERROR_HWPID.
+        """
         pdata = sensor.bitmap32(indexes) if indexes is not None else b"\xff\xff\xff\xff"
         r = await self.call(
             nadr,
             Pnum.SENSOR,
             SensorCmd.READ_SENSORS_WITH_TYPES,
             pdata,
+            hwpid=hwpid,
             timeout=timeout,
             retries=retries,
         )

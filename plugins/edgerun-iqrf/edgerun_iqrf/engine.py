@@ -66,6 +66,8 @@ class DpaEngine:
         self._failure: TransportError | None = None
         #: When the last response timeout was computed (ms), for diagnostics and tests.
         self.last_timeout_ms: int | None = None
+        #: The confirmation of the last transaction to a node (hops for air-time estimates).
+        self.last_confirmation: Confirmation | None = None
 
     # ----------------------------------------------------------------- life cycle
 
@@ -219,6 +221,7 @@ class DpaEngine:
             if self._conf not in done:
                 raise DpaTimeout(f"no confirmation for {_describe(req)}", conf_limit)
             conf = self._conf.result()
+            self.last_confirmation = conf
             conf_at = loop.time()
             if req.is_broadcast or conf.hops_response == 0:
                 self._busy_until = conf_at + timing.broadcast_busy_ms(conf) / 1000 * self.time_scale
