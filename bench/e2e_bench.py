@@ -155,13 +155,19 @@ def baseline(work: Path, n: int) -> float:
         c.max_inflight_messages_set(0)
         c.connect("127.0.0.1", broker.port)
         c.loop_start()
-        head = {"v": 1, "gw": "gw-base", "cols": ["id", "ts", "dev", "q", "val", "unit", "sync",
-                                                   "x"], "hist": False}
+        head = {
+            "v": 1,
+            "gw": "gw-base",
+            "cols": ["id", "ts", "dev", "q", "val", "unit", "sync", "x"],
+            "hist": False,
+        }
         infos = []
         for b in range(n // 500):
             now = time.time_ns() // 1_000_000
-            rows = [(b * 500 + k, now, f"syn/dev-{k % 50}", "temperature", 21.5, "°C", True, None)
-                    for k in range(500)]
+            rows = [
+                (b * 500 + k, now, f"syn/dev-{k % 50}", "temperature", 21.5, "°C", True, None)
+                for k in range(500)
+            ]
             db.executemany("INSERT INTO r VALUES (?,?,?,?,?,?,?,?)", rows)
             db.commit()
             payload = msgpack.packb({**head, "rows": rows})
@@ -181,7 +187,11 @@ def backlog(work: Path, n: int) -> dict[str, float]:
 
     broker = Mosquitto(work / "broker-backlog", extra_config="max_inflight_messages 1000")
     cfg = write_config(
-        work / "backlog.toml", broker.port, work / "data-backlog", rate=0, count=n,
+        work / "backlog.toml",
+        broker.port,
+        work / "data-backlog",
+        rate=0,
+        count=n,
         uplink='backoff_cap = "1s"',
     )
     gw = Gateway(cfg, work / "backlog.log")
@@ -208,8 +218,14 @@ def steady(work: Path, seconds: float, uplink: str = "") -> dict[str, float]:
     n = int(1000 * seconds)
     try:
         counter = Counter(broker.port, n, work, latency=True, timeout=seconds * 4 + 30)
-        cfg = write_config(work / "steady.toml", broker.port, work / f"data-steady{len(uplink)}",
-                           rate=1000, count=0, uplink=uplink)
+        cfg = write_config(
+            work / "steady.toml",
+            broker.port,
+            work / f"data-steady{len(uplink)}",
+            rate=1000,
+            count=0,
+            uplink=uplink,
+        )
         gw = Gateway(cfg, work / "steady.log")
         try:
             gw.wait_log("uplink connected", 30)
@@ -249,31 +265,48 @@ def main(argv: list[str]) -> int:
             b = baseline(work, a.readings)
             floods.append(f)
             bases.append(b)
-            print(f"run {r + 1}: flood {f['rate']:,.0f}/s (cpu {f['cpu_per_100k']:.2f} s/100k, "
-                  f"rss {f['rss_mib']:.1f} MiB, dups {f['dups']}), baseline {b:,.0f}/s", flush=True)
+            print(
+                f"run {r + 1}: flood {f['rate']:,.0f}/s (cpu {f['cpu_per_100k']:.2f} s/100k, "
+                f"rss {f['rss_mib']:.1f} MiB, dups {f['dups']}), baseline {b:,.0f}/s",
+                flush=True,
+            )
         for r in range(a.runs):
             d = backlog(work, a.backlog)
             drains.append(d)
-            print(f"run {r + 1}: backlog {a.backlog:,} drained in {d['drain_s']:.2f} s "
-                  f"(first->last {d['first_to_last_s']:.2f} s, dups {d['dups']})", flush=True)
+            print(
+                f"run {r + 1}: backlog {a.backlog:,} drained in {d['drain_s']:.2f} s "
+                f"(first->last {d['first_to_last_s']:.2f} s, dups {d['dups']})",
+                flush=True,
+            )
         st = steady(work, a.steady_seconds)
         stz = steady(work, min(a.steady_seconds, 8.0), uplink='compression = "zlib"')
     rates = [f["rate"] for f in floods]
-    print(f"\nend-to-end, synthetic -> SQLite queue -> uplink -> mosquitto -> subscriber, "
-          f"median of {a.runs}:")
-    print(f"  flood rate:      {med(rates):>10,.0f} readings/s {spread(rates)}  "
-          f"(target >= 300,000)")
+    print(
+        f"\nend-to-end, synthetic -> SQLite queue -> uplink -> mosquitto -> subscriber, "
+        f"median of {a.runs}:"
+    )
+    print(
+        f"  flood rate:      {med(rates):>10,.0f} readings/s {spread(rates)}  (target >= 300,000)"
+    )
     print(f"  serial baseline: {med(bases):>10,.0f} readings/s {spread(bases)}")
     print(f"  ratio edgerun/baseline: {med(rates) / med(bases):.2f}")
-    print(f"  CPU:  {med([f['cpu_per_100k'] for f in floods]):.2f} s per 100,000 readings "
-          f"(gateway process incl. start-up)")
+    print(
+        f"  CPU:  {med([f['cpu_per_100k'] for f in floods]):.2f} s per 100,000 readings "
+        f"(gateway process incl. start-up)"
+    )
     print(f"  peak RSS: {med([f['rss_mib'] for f in floods]):.1f} MiB (target <= 80)")
-    print(f"  backlog {a.backlog:,}: drained in {med([d['drain_s'] for d in drains]):.2f} s "
-          f"after the broker returned (target <= 10)")
-    print(f"  steady 1,000/s: latency p50 {st['p50']:.0f} ms, p99 {st['p99']:.0f} ms "
-          f"(targets 150 / 300), CPU {st['cpu_share'] * 100:.1f} % of one core (target <= 3)")
-    print(f"  wire bytes/reading at 1,000/s: {st['wire']:.1f} plain, {stz['wire']:.1f} zlib "
-          f"(target <= 16); flood batches: {med([f['wire'] for f in floods]):.1f} plain")
+    print(
+        f"  backlog {a.backlog:,}: drained in {med([d['drain_s'] for d in drains]):.2f} s "
+        f"after the broker returned (target <= 10)"
+    )
+    print(
+        f"  steady 1,000/s: latency p50 {st['p50']:.0f} ms, p99 {st['p99']:.0f} ms "
+        f"(targets 150 / 300), CPU {st['cpu_share'] * 100:.1f} % of one core (target <= 3)"
+    )
+    print(
+        f"  wire bytes/reading at 1,000/s: {st['wire']:.1f} plain, {stz['wire']:.1f} zlib "
+        f"(target <= 16); flood batches: {med([f['wire'] for f in floods]):.1f} plain"
+    )
     return 0
 
 

@@ -58,8 +58,13 @@ def run_counter(argv: list[str]) -> int:
     done = threading.Event()
     ids: set[int] = set()
     st: dict[str, Any] = {
-        "readings": 0, "messages": 0, "bytes": 0, "first_arrival": None, "last_arrival": None,
-        "min_ts": None, "hist_messages": 0,
+        "readings": 0,
+        "messages": 0,
+        "bytes": 0,
+        "first_arrival": None,
+        "last_arrival": None,
+        "min_ts": None,
+        "hist_messages": 0,
     }
     lat: list[int] = []
 
@@ -113,11 +118,23 @@ def run_counter(argv: list[str]) -> int:
 class Counter:
     """The counter as a subprocess."""
 
-    def __init__(self, port: int, expect: int, workdir: Path, *, latency: bool = False,
-                 timeout: float = 300) -> None:
+    def __init__(
+        self, port: int, expect: int, workdir: Path, *, latency: bool = False, timeout: float = 300
+    ) -> None:
         self.out = workdir / f"counter-{time.monotonic_ns()}.json"
-        cmd = [sys.executable, __file__, "--counter", "--port", str(port), "--expect",
-               str(expect), "--out", str(self.out), "--timeout", str(timeout)]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--counter",
+            "--port",
+            str(port),
+            "--expect",
+            str(expect),
+            "--out",
+            str(self.out),
+            "--timeout",
+            str(timeout),
+        ]
         if latency:
             cmd.append("--latency")
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
@@ -156,9 +173,11 @@ def typical_rows(n: int, first_id: int = 10**12, seed: int = 1) -> list[list[Any
     """Readings like a real site's: 50 devices, 3 quantities, 1-2 decimals, 20 ms apart."""
     rng = random.Random(seed)
     t = 1_764_115_200_000
-    qs = [("temperature", "°C", lambda: round(rng.gauss(21, 2), 1)),
-          ("relative_humidity", "%", lambda: round(rng.uniform(30, 60), 1)),
-          ("voltage", "V", lambda: round(rng.uniform(2.9, 3.3), 2))]
+    qs = [
+        ("temperature", "°C", lambda: round(rng.gauss(21, 2), 1)),
+        ("relative_humidity", "%", lambda: round(rng.uniform(30, 60), 1)),
+        ("voltage", "V", lambda: round(rng.uniform(2.9, 3.3), 2)),
+    ]
     rows = []
     for k in range(n):
         q, unit, f = qs[(k // 50) % 3]
@@ -204,8 +223,9 @@ async def uplink_run(port: int, n: int, workdir: Path) -> tuple[float, float, di
     await q.open()
     now = time.time_ns() // 1_000_000
     for k in range(n):
-        q.offer((now + k, f"mesh/node-{k % 50}", "temperature", 20 + (k % 40) / 10, "°C", True,
-                 None))
+        q.offer(
+            (now + k, f"mesh/node-{k % 50}", "temperature", 20 + (k % 40) / 10, "°C", True, None)
+        )
     counter = Counter(port, n, workdir)
     cfg = convert({"url": f"mqtt://127.0.0.1:{port}"}, UplinkConfig)
     up = Uplink(cfg, GatewayConfig(id="gw-bench", data_dir="/nonexistent"), q, dict)
@@ -234,13 +254,16 @@ async def baseline_run(port: int, n: int, workdir: Path) -> tuple[float, dict[st
     now = time.time_ns() // 1_000_000
     payloads = []
     for b in range(n // 500):
-        rows = [[b * 500 + k, now + k, f"mesh/node-{k % 50}", "temperature", 20.5, "°C", True,
-                 None] for k in range(500)]
+        rows = [
+            [b * 500 + k, now + k, f"mesh/node-{k % 50}", "temperature", 20.5, "°C", True, None]
+            for k in range(500)
+        ]
         payloads.append(enc.encode_blob(500, msgpack.packb(rows)[3:], False))
     counter = Counter(port, n, workdir)
     t0 = time.perf_counter()
-    async with aiomqtt.Client("127.0.0.1", port, max_inflight_messages=0,
-                              identifier="bench-baseline") as c:
+    async with aiomqtt.Client(
+        "127.0.0.1", port, max_inflight_messages=0, identifier="bench-baseline"
+    ) as c:
         c.pending_calls_threshold = 1 << 30
         it = iter(payloads)
 
@@ -283,13 +306,17 @@ def main(argv: list[str]) -> int:
                 base.append(rate_b)
                 rates.append(rate)
                 cpus.append(cpu)
-                print(f"  run {r + 1}: uplink {rate:,.0f}/s, baseline {rate_b:,.0f}/s, "
-                      f"uplink CPU {cpu:.3f} s/100k")
+                print(
+                    f"  run {r + 1}: uplink {rate:,.0f}/s, baseline {rate_b:,.0f}/s, "
+                    f"uplink CPU {cpu:.3f} s/100k"
+                )
         finally:
             broker.close()
     print(f"\nuplink drain, {n:,} readings, window 16, 500/batch, median of {a.runs}:")
     print(f"  uplink:   {median(rates):>10,.0f} readings/s {spread(rates)}")
-    print(f"  baseline: {median(base):>10,.0f} readings/s {spread(base)} (bare aiomqtt, same bytes)")
+    print(
+        f"  baseline: {median(base):>10,.0f} readings/s {spread(base)} (bare aiomqtt, same bytes)"
+    )
     print(f"  ratio uplink/baseline: {median(rates) / median(base):.2f}")
     print(f"  uplink CPU: {median(cpus):.3f} s per 100,000 readings (incl. the MQTT client)")
     print(f"  duplicates seen by the subscriber: {dups} (every reading id arrived)")

@@ -88,6 +88,7 @@ class Uplink:
         self._link: MqttLink | None = None
         self._tg: anyio.abc.TaskGroup | None = None
         self._link_changed = anyio.Event()
+        self._end: ConnectionLost | None = None
         self.encode_errors = 0
 
     # ----------------------------------------------------------------- public API
@@ -242,25 +243,14 @@ class Uplink:
     async def _session(self, link: MqttLink) -> None:
         cfg = self.config
         try:
-            await link.publish(
-                self.status_topic,
-                self._status.status("online"),
-                qos=1,
-                retain=True,
-                within=cfg.puback_timeout,
-            )
-            for topic_filter, _ in list(self._subs):
-                await self._subscribe_one(link, topic_filter)
             size = min(cfg.inflight, link.receive_maximum or cfg.inflight)
             self.window = Window(size, min(cfg.backlog_window, max(1, size - 1)))
-            self._end: ConnectionLost | None = None
+            self._end = None
             async with anyio.create_task_group() as tg:
                 self._tg = tg
-                self._set_link(link)
+                # The reader first: a connection lost during start-up is noticed at once.
                 tg.start_soon(self._guard, self._reader, link)
-                tg.start_soon(self._guard, self._pump, link)
-                if cfg.heartbeat_interval > 0:
-                    tg.start_soon(self._guard, self._heartbeat, link)
+                tg.start_soon(self._guard, self._start_session, link)
             if self._end is not None:
                 raise self._end
         except anyio.get_cancelled_exc_class():
@@ -277,6 +267,25 @@ class Uplink:
         finally:
             self._tg = None
             self._set_link(None)
+
+    async def _start_session(self, link: MqttLink) -> None:
+        """Birth message, subscriptions, then the pump and the heartbeat."""
+        cfg = self.config
+        tg = self._tg
+        assert tg is not None
+        self._set_link(link)
+        await link.publish(
+            self.status_topic,
+            self._status.status("online"),
+            qos=1,
+            retain=True,
+            within=cfg.puback_timeout,
+        )
+        for topic_filter, _ in list(self._subs):
+            await self._subscribe_one(link, topic_filter)
+        tg.start_soon(self._guard, self._pump, link)
+        if cfg.heartbeat_interval > 0:
+            tg.start_soon(self._guard, self._heartbeat, link)
 
     def _set_link(self, link: MqttLink | None) -> None:
         if self._link is link:

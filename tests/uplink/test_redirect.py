@@ -76,6 +76,50 @@ async def test_connack_redirect_is_followed(broker: Mosquitto) -> None:
     assert st.endpoint == f"mqtt://127.0.0.1:{broker.port}"
 
 
+def disconnect_redirect(reference: str, reason: int = 0x9D) -> bytes:
+    ref = reference.encode()
+    props = bytes([0x1C]) + struct.pack(">H", len(ref)) + ref
+    body = bytes([reason, len(props)]) + props
+    return bytes([0xE0, len(body)]) + body
+
+
+@pytest.mark.anyio
+async def test_disconnect_with_server_moved_is_followed(broker: Mosquitto) -> None:
+    sessions = 0
+
+    async def evacuating_node(stream: anyio.abc.SocketStream) -> None:
+        nonlocal sessions
+        async with stream:
+            assert (await read_packet(stream))[0] == 0x10  # CONNECT
+            await stream.send(bytes([0x20, 0x03, 0x00, 0x00, 0x00]))  # CONNACK accepted
+            sessions += 1
+            assert (await read_packet(stream))[0] & 0xF0 == 0x30  # the birth PUBLISH
+            await stream.send(disconnect_redirect(f"127.0.0.1:{broker.port}"))
+
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    cfg = convert(
+        {"url": f"mqtt://127.0.0.1:{port}", "backoff_base": 0.05, "backoff_cap": 0.2},
+        UplinkConfig,
+    )
+    q = await memory_queue()
+    up = Uplink(cfg, gateway(), q, dict)
+    col = Collector(broker.host, broker.port)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(listener.serve, evacuating_node)
+        await tg.start(col.run)
+        await tg.start(up.run)
+        for i in range(100):
+            q.offer(row(i))
+        await col.wait_for(lambda: len(col.ids) == 100, 10, "readings after the move")
+        tg.cancel_scope.cancel()
+    st = up.stats()
+    assert sessions >= 1
+    assert st.redirects >= 1
+    assert st.drops >= 1
+    assert st.endpoint == f"mqtt://127.0.0.1:{broker.port}"
+
+
 def test_server_reference_parsing() -> None:
     cur = Endpoint("a", 1883, True)
     assert parse_server_reference("b:1999 c:2000", cur) == Endpoint("b", 1999, True)
