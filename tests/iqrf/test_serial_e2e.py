@@ -187,3 +187,13 @@ async def test_cdc_retries_busy(tmp_path: object) -> None:
         assert await m.transport.reset()
     finally:
         await close_mesh(m)
+
+
+async def test_frc_extra_result_for_high_addresses(mesh: Mesh) -> None:
+    mesh.sim.rebond(3, 30)  # 2-byte FRC: addresses >= 27 are in the ExtraResult block
+    await mesh.client.bonded_nodes()
+    got = await mesh.client.sensor_frc(0x01, 0, nodes=[1, 30])
+    assert (0, 0x0D, 0x01) in mesh.sim.request_log  # ExtraResult was fetched
+    for addr in (1, 30):
+        truth = mesh.sim.truth(addr, 0)[-1]
+        assert got[addr].value == sensor.decode_value(0x01, truth)
