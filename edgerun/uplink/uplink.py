@@ -295,14 +295,22 @@ class Uplink:
         self._link_changed = anyio.Event()
 
     async def _guard(self, fn: Callable[..., Awaitable[None]], *args: Any) -> None:
-        """Run a session task; the first ConnectionLost ends the session."""
+        """Run a session task; the first ConnectionLost (or unexpected error) ends the session."""
         try:
             await fn(*args)
         except ConnectionLost as exc:
-            if self._end is None:
-                self._end = exc
-            if self._tg is not None:
-                self._tg.cancel_scope.cancel()
+            self._end_session(exc)
+        except Exception as exc:
+            # A bug or a failing queue must not take the gateway down: end the session, put
+            # the in-flight batches back and retry after the backoff.
+            log.exception("uplink: %s failed; reconnecting", getattr(fn, "__name__", fn))
+            self._end_session(ConnectionLost(f"internal error: {exc!r}"))
+
+    def _end_session(self, exc: ConnectionLost) -> None:
+        if self._end is None:
+            self._end = exc
+        if self._tg is not None:
+            self._tg.cancel_scope.cancel()
 
     async def _subscribe_one(self, link: MqttLink, topic_filter: str) -> None:
         if not await link.subscribe(topic_filter, qos=1, within=SUBACK_TIMEOUT):

@@ -73,3 +73,68 @@ async def test_clean_shutdown_publishes_offline(broker: Mosquitto) -> None:
         )
         assert col.status["edgerun/gw-test/status"]["reason"] == "shutdown"
         outer.cancel_scope.cancel()
+
+
+async def test_a_failing_queue_does_not_take_the_uplink_down(broker: Mosquitto) -> None:
+    q = await memory_queue()
+    real_lease = q.lease
+    failures = 0
+
+    async def flaky_lease(*args: Any) -> Any:
+        nonlocal failures
+        if failures < 2:
+            failures += 1
+            raise RuntimeError("storage hiccup")
+        return await real_lease(*args)
+
+    q.lease = flaky_lease  # type: ignore[method-assign]
+    up = Uplink(uplink_config(broker.url), gateway(), q, dict)
+    col = Collector(broker.host, broker.port)
+    async with anyio.create_task_group() as tg:
+        await tg.start(col.run)
+        await tg.start(up.run)
+        for i in range(300):
+            q.offer(row(i))
+        await col.wait_for(lambda: len(col.ids) == 300, 10, "delivered after the hiccups")
+        tg.cancel_scope.cancel()
+    st = up.stats()
+    assert failures == 2
+    assert st.connects >= 3
+    assert "storage hiccup" in st.last_error
+
+
+async def test_subscriptions_are_restored_after_every_connect(tmp_path: Any) -> None:
+    broker = Mosquitto(tmp_path)
+    broker.start()
+    try:
+        q = await memory_queue()
+        up = Uplink(uplink_config(broker.url), gateway(), q, dict)
+        got: list[bytes] = []
+        arrived = anyio.Event()
+
+        async def handler(message: Any) -> None:
+            got.append(message.payload)
+            arrived.set()
+
+        up.subscribe("edgerun/gw-test/cmd/#", handler)
+        async with anyio.create_task_group() as tg:
+            await tg.start(up.run)
+            for round_ in range(2):
+                with anyio.fail_after(10):
+                    while up.stats().connects < round_ + 1 or not up.stats().connected:
+                        await anyio.sleep(0.02)  # polling the uplink's state with a deadline
+                # The subscription is in place once our own publish comes back to us.
+                with anyio.fail_after(10):
+                    while not arrived.is_set():
+                        await up.publish(f"edgerun/gw-test/cmd/r{round_}", b"ping", qos=1)
+                        with anyio.move_on_after(0.2):
+                            await arrived.wait()
+                arrived = anyio.Event()
+                if round_ == 0:
+                    broker.restart()
+            tg.cancel_scope.cancel()
+        assert got[0] == b"ping"
+        assert len(got) >= 2
+        assert up.stats().reconnects >= 1
+    finally:
+        broker.close()
