@@ -207,6 +207,12 @@ class SqliteQueue(ChunkQueue):
             self._deletes.append((chunk.first_id, chunk.nbytes))
         chunk.state = GONE
 
+    def ack(self, batch: Batch) -> None:
+        super().ack(batch)
+        # Acked chunks leave memory without a commit: a producer may be waiting for that.
+        if self._mem_bytes < self.commit_bytes:
+            self._committed.set()
+
     def _memory_full(self) -> bool:
         return self._mem_bytes >= self._mem_cap
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import anyio
 import pytest
 
 from tests.queue.conftest import committed, decode, drain, files_bytes, opened, row
@@ -141,3 +142,22 @@ async def test_damaged_blob_is_dropped_as_corrupt(tmp_path: Path) -> None:
     q3 = await opened(tmp_path)
     assert q3.stats().depth_readings == 0
     await q3.aclose()
+
+
+async def test_acks_release_a_producer_waiting_for_memory(tmp_path: Path) -> None:
+    q = await opened(tmp_path, chunk_readings=100, commit_interval=30.0)
+    i = 0
+    while q.offer(row(i)):
+        i += 1
+        assert i < 1_000_000
+    batches = []
+    while q.stats().depth_readings - q.stats().leased_readings >= 100:
+        batches.append(await q.lease(10_000, 1 << 30, 0))
+    for b in batches:
+        q.ack(b)
+    # The acks free the memory; the producer must go on well before the wait's own safety
+    # timeout (5 s).
+    with anyio.fail_after(1):
+        await q.wait_writable()
+    assert q.stats().memory_bytes < q.commit_bytes
+    await q.aclose()
