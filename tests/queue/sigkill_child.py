@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from edgerun.config.base import Duration
 from edgerun.queue import QueueConfig
 from edgerun.queue.sqlite import SqliteQueue
 
@@ -41,9 +42,13 @@ def open_log(path: Path) -> TextIO:
 async def main(data_dir: Path, log_path: Path, seed: int) -> None:
     rng = random.Random(seed)
     log = open_log(log_path)
-    q = SqliteQueue(QueueConfig(commit_interval=0.05, chunk_readings=200), data_dir)
+    q = SqliteQueue(QueueConfig(commit_interval=Duration(0.05), chunk_readings=200), data_dir)
     await q.open()
-    q.on_commit = lambda durable: log.write(f"C {durable}\n")
+
+    def committed(durable: int) -> None:
+        log.write(f"C {durable}\n")
+
+    q.on_commit = committed
     run = f"run-{seed}"
     q.offer((1_700_000_000_000, run, "counter", 0, "1", True, None))
     log.write(f"S {q.stats().next_id - 1}\n")

@@ -13,6 +13,7 @@ import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -122,7 +123,7 @@ async def test_read_only_disk_at_start_then_writable(tmp_path: Path) -> None:
         await q2.aclose()
 
 
-def decode_rows(batch: object) -> list[list[object]]:
+def decode_rows(batch: object) -> list[list[Any]]:
     from tests.queue.conftest import decode
 
     return decode(batch)  # type: ignore[arg-type]

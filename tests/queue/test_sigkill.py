@@ -129,6 +129,7 @@ async def test_sigkill_at_random_moments(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(700)
 async def test_sigkill_at_many_random_moments(tmp_path: Path) -> None:
     with anyio.fail_after(600):
         await kill_rounds(tmp_path, SLOW_ROUNDS)
