@@ -36,7 +36,7 @@ from anyio.abc import SocketAttribute, SocketStream, TaskStatus
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from edgerun.ops.config import HttpConfig
-from edgerun.ops.metrics import CONTENT_TYPE, Metric, MetricsUnavailable, render
+from edgerun.ops.metrics import CONTENT_TYPE, Metric, render
 
 log = logging.getLogger("edgerun.ops.http")
 
@@ -54,7 +54,6 @@ _REASONS = {
     408: "Request Timeout",
     431: "Request Header Fields Too Large",
     500: "Internal Server Error",
-    501: "Not Implemented",
     503: "Service Unavailable",
 }
 _JSON = "application/json"
@@ -208,8 +207,6 @@ class OpsServer:
     def _render_metrics(self, head_only: bool) -> bytes:
         try:
             body = render(self._metrics(), process=self._process_metrics)
-        except MetricsUnavailable as exc:
-            return _response(501, _json({"error": str(exc)}), _JSON, head_only)
         except Exception as exc:
             self.stats.handler_errors += 1
             log.exception("metrics collection failed")

@@ -2,23 +2,28 @@
 
 A metric source is any callable returning :class:`Metric` objects built fresh from
 snapshots at scrape time (no global registry, no state kept between scrapes: the numbers
-come from the components' own ``stats()``). :func:`render` turns them into the Prometheus
-text format 0.0.4 with prometheus-client, which owns the escaping and number formatting
-rules, and appends the standard ``process_*`` metrics (RSS, CPU, open fds).
+come from the components' own ``stats()``). :func:`render` writes the Prometheus text
+format 0.0.4 and appends the standard ``process_*`` metrics (RSS, CPU, open fds, start
+time) read from /proc.
 
-prometheus-client is imported on the first scrape, not at start-up: a gateway with the
-endpoint switched off does not pay for it. Its measured cost here is about 1.7 MB of RSS
-(``python bench/ops_rss.py``), well inside the 35 MB budget, so we use the library rather
-than our own exposition writer. When it is not installed, :func:`render` raises
-:class:`MetricsUnavailable` and the endpoint answers 501 with the install hint.
+Why our own writer and not prometheus-client: measured with ``bench/ops_rss.py``, an idle
+gateway with every built-in driver type configured already sits above the 35 MB budget
+(about 40 MiB), and prometheus-client adds about 1.7 MiB more on import. The format is
+small and fully specified (escaping of help text and label values, ``+Inf``/``NaN``,
+``_total``, ``_bucket``/``_sum``/``_count``); tests/ops/test_metrics.py checks our output
+with prometheus-client's own parser, so the library stays a test dependency only.
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
+import os
 import re
+import resource
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 MetricType = Literal["counter", "gauge", "histogram"]
 
@@ -27,10 +32,6 @@ _LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 #: Content type of the text format we render.
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-
-
-class MetricsUnavailable(RuntimeError):
-    """prometheus-client is not installed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,33 +98,80 @@ class Metric:
         return self
 
 
-def _family(metric: Metric) -> Any:
-    from prometheus_client.core import (  # lazy: see the module docstring
-        CounterMetricFamily,
-        GaugeMetricFamily,
-        HistogramMetricFamily,
-    )
-
-    d = metric.definition
-    labels = list(d.labels)
-    if d.type == "counter":
-        fam: Any = CounterMetricFamily(d.name, d.help, labels=labels)
-        for s in metric.samples:
-            fam.add_metric(list(s.labels), s.value)
-    elif d.type == "gauge":
-        fam = GaugeMetricFamily(d.name, d.help, labels=labels)
-        for s in metric.samples:
-            fam.add_metric(list(s.labels), s.value)
-    else:
-        fam = HistogramMetricFamily(d.name, d.help, labels=labels)
-        for s in metric.samples:
-            buckets = [(_bound(b), c) for b, c in s.buckets] + [("+Inf", s.value)]
-            fam.add_metric(list(s.labels), buckets, s.sum)
-    return fam
-
-
-def _bound(value: float) -> str:
+def _number(value: float) -> str:
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if value == int(value) and abs(value) < 1e15:
+        return f"{int(value)}.0" if isinstance(value, float) else str(int(value))
     return repr(float(value))
+
+
+def _escape_label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _escape_help(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+def _labels(names: Sequence[str], values: Sequence[str], extra: str = "") -> str:
+    parts = [f'{n}="{_escape_label(str(v))}"' for n, v in zip(names, values, strict=True)]
+    if extra:
+        parts.append(extra)
+    return "{" + ",".join(parts) + "}" if parts else ""
+
+
+def _write(metric: Metric, out: list[str]) -> None:
+    d = metric.definition
+    name = d.exposed_name
+    out.append(f"# HELP {name} {_escape_help(d.help)}")
+    out.append(f"# TYPE {name} {d.type}")
+    for s in metric.samples:
+        if d.type != "histogram":
+            out.append(f"{name}{_labels(d.labels, s.labels)} {_number(s.value)}")
+            continue
+        for bound, count in (*s.buckets, (math.inf, s.value)):
+            le = f'le="{_number(float(bound))}"'
+            out.append(f"{name}_bucket{_labels(d.labels, s.labels, le)} {_number(count)}")
+        out.append(f"{name}_count{_labels(d.labels, s.labels)} {_number(s.value)}")
+        out.append(f"{name}_sum{_labels(d.labels, s.labels)} {_number(s.sum)}")
+
+
+def process_metrics() -> list[Metric]:
+    """``process_*`` metrics of this process, as Prometheus client libraries name them."""
+    out: list[Metric] = []
+    try:
+        with open("/proc/self/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        with open("/proc/stat", "rb") as f:
+            btime = next(float(line.split()[1]) for line in f if line.startswith(b"btime"))
+    except (OSError, StopIteration, IndexError, ValueError):
+        return out
+    ticks = os.sysconf("SC_CLK_TCK")
+    page = os.sysconf("SC_PAGE_SIZE")
+    cpu = (int(fields[11]) + int(fields[12])) / ticks
+    start = btime + int(fields[19]) / ticks
+    out.append(Metric(_P_CPU).add(cpu))
+    out.append(Metric(_P_RSS).add(int(fields[21]) * page))
+    out.append(Metric(_P_VMS).add(int(fields[20])))
+    out.append(Metric(_P_START).add(start))
+    with contextlib.suppress(OSError):
+        out.append(Metric(_P_FDS).add(len(os.listdir("/proc/self/fd"))))
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    out.append(Metric(_P_MAX_FDS).add(soft))
+    return out
+
+
+_P_CPU = MetricDef("process_cpu_seconds", "Total user and system CPU time in seconds.", "counter")
+_P_RSS = MetricDef("process_resident_memory_bytes", "Resident memory size in bytes.", "gauge")
+_P_VMS = MetricDef("process_virtual_memory_bytes", "Virtual memory size in bytes.", "gauge")
+_P_START = MetricDef(
+    "process_start_time_seconds", "Start time of the process since the epoch in seconds.", "gauge"
+)
+_P_FDS = MetricDef("process_open_fds", "Number of open file descriptors.", "gauge")
+_P_MAX_FDS = MetricDef("process_max_fds", "Maximum number of open file descriptors.", "gauge")
 
 
 def render(metrics: Iterable[Metric], *, process: bool = True) -> bytes:
@@ -132,36 +180,18 @@ def render(metrics: Iterable[Metric], *, process: bool = True) -> bytes:
     Families with the same name are merged (their samples concatenated), so several
     sources may contribute to one family; the definition of the first one wins.
     """
-    try:
-        from prometheus_client import (  # lazy: see the module docstring
-            CollectorRegistry,
-            ProcessCollector,
-            generate_latest,
-        )
-    except ImportError as exc:
-        raise MetricsUnavailable(
-            "prometheus-client is not installed: pip install 'edgerun[metrics]'"
-        ) from exc
-
     merged: dict[str, Metric] = {}
-    for m in metrics:
+    for m in (*metrics, *(process_metrics() if process else ())):
         have = merged.get(m.definition.name)
         if have is None:
             merged[m.definition.name] = Metric(m.definition, list(m.samples))
         else:
             have.samples.extend(m.samples)
-    families = [_family(m) for m in merged.values()]
-
-    class _Snapshot:
-        def collect(self) -> list[Any]:
-            return families
-
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Snapshot())
-    if process:
-        ProcessCollector(registry=registry)
-    out: bytes = generate_latest(registry)
-    return out
+    out: list[str] = []
+    for m in merged.values():
+        _write(m, out)
+    out.append("")
+    return "\n".join(out).encode()
 
 
 __all__ = [
@@ -169,7 +199,7 @@ __all__ = [
     "Metric",
     "MetricDef",
     "MetricType",
-    "MetricsUnavailable",
     "Sample",
+    "process_metrics",
     "render",
 ]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
 from edgerun.commands.stats import CommandStats
@@ -162,3 +164,34 @@ def test_families_from_several_sources_merge() -> None:
         (("sink", "graphite"),): 3,
         (("sink", "influx"),): 4,
     }
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    value=st.text(max_size=40),
+    help_text=st.text(st.characters(blacklist_categories=("Cs",)), max_size=40),
+    number=st.one_of(st.floats(allow_nan=False), st.integers(-(2**62), 2**62)),
+)
+def test_escaping_round_trips_through_the_reference_parser(
+    value: str, help_text: str, number: float
+) -> None:
+    d = MetricDef("rt_value", help_text.strip() or "x", "gauge", ("v",))
+    text = render([Metric(d).add(number, value)], process=False)
+    (fam,) = text_string_to_metric_families(text.decode())
+    (sample,) = fam.samples
+    assert sample.labels == {"v": value}
+    assert sample.value == float(number)
+
+
+def test_special_values_and_process_metrics() -> None:
+    d = MetricDef("sv", "Special.", "gauge", ("k",))
+    m = Metric(d).add(math.inf, "a").add(-math.inf, "b").add(math.nan, "c")
+    got = parse(render([m], process=True))
+    assert got["sv"][(("k", "a"),)] == math.inf
+    assert got["sv"][(("k", "b"),)] == -math.inf
+    assert math.isnan(got["sv"][(("k", "c"),)])
+    with open("/proc/self/status") as f:
+        rss_kb = next(int(line.split()[1]) for line in f if line.startswith("VmRSS"))
+    assert abs(got["process_resident_memory_bytes"][()] - rss_kb * 1024) < 8 * 1024 * 1024
+    assert got["process_open_fds"][()] >= 3
+    assert got["process_cpu_seconds_total"][()] > 0
