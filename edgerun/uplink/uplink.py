@@ -49,6 +49,11 @@ Handler = Callable[[Any], Awaitable[None]]
 #: Redirects followed in a row before the backoff applies again (a redirect loop between
 #: two misconfigured nodes must not become a busy loop).
 MAX_REDIRECTS_IN_A_ROW = 3
+#: A connection that lasted this long was healthy: after it drops, the backoff starts over
+#: and the same node is tried first. A shorter one counts as a failed attempt (a cluster
+#: node that accepts CONNECT and then drops the client, as RabbitMQ does when a session's
+#: home node is down, must not be retried every second forever).
+STABLE_AFTER = 10.0
 #: Subscribe calls wait this long for their SUBACK.
 SUBACK_TIMEOUT = 10.0
 
@@ -143,6 +148,7 @@ class Uplink:
             log.info("uplink disabled; readings stay in the queue")
             await anyio.sleep_forever()
         redirects_in_a_row = 0
+        connected_at = 0.0
         st = self._stats
         while True:
             endpoint = self.endpoints.current()
@@ -151,7 +157,7 @@ class Uplink:
                 params = await self._params(endpoint)
                 async with connect(params) as link:
                     self.endpoints.connected()
-                    self.backoff.reset()
+                    connected_at = time.monotonic()
                     redirects_in_a_row = 0
                     if st.connects:
                         st.reconnects += 1
@@ -171,6 +177,10 @@ class Uplink:
                     st.redirects += 1
                     self.endpoints.redirect(exc.redirect)
                     redirected = True
+                elif time.monotonic() - connected_at >= STABLE_AFTER:
+                    self.backoff.reset()  # it worked for a while: retry the same node soon
+                else:
+                    self.endpoints.failed()  # dropped right after connecting: next node
             except TlsSetupError as exc:
                 st.tls_failures += 1
                 st.last_error = str(exc)

@@ -34,9 +34,11 @@ async def test_live_readings_arrive_before_the_backlog_is_done(tmp_path: Path) -
             for i in range(BACKLOG):
                 q.offer(row(i))
             backlog_ids = range(q.stats().next_id - BACKLOG, q.stats().next_id)
-            with anyio.fail_after(10):
-                while q.stats().oldest_age_s <= 0.4:
-                    await anyio.sleep(0.05)  # the backlog must age past the live window
+            # The newest backlog reading must age past the live window (0.3 s): the
+            # condition here is the passing of time itself.
+            offered_at = time.monotonic()
+            while time.monotonic() - offered_at < 0.5:
+                await anyio.sleep(0.05)
             assert up.stats().connects == 0
             assert up.stats().network_failures >= 1
             broker.start()
