@@ -28,6 +28,13 @@ pytestmark = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _only_when_selected(request: pytest.FixtureRequest) -> None:
+    """Minutes of building: run only when ``-m slow`` (or another expression naming it) asks."""
+    if "slow" not in (request.config.getoption("markexpr") or ""):
+        pytest.skip("image build: run with -m slow")
+
+
 @pytest.mark.parametrize("arch", ARCHES)
 def test_image_builds_and_runs_against_mosquitto(arch: str) -> None:
     build = subprocess.run(
