@@ -47,7 +47,7 @@ from edgerun.queue.core import DISK, MEM, WRITING, ChunkQueue
 from edgerun.queue.ids import IdAllocator, clock_floor
 from edgerun.queue.notify import Notify
 from edgerun.queue.quarantine import quarantine
-from edgerun.queue.store import CommitInfo, Opened, StorageError, Store
+from edgerun.queue.store import CommitInfo, DamagedError, Opened, StorageError, Store
 
 log = logging.getLogger("edgerun.queue")
 
@@ -100,6 +100,7 @@ class SqliteQueue(ChunkQueue):
         self._store_ok = False
         self._index_loaded = False
         self._retry_delay = 0.0
+        self._check_next = False  # verify the file at the next reconnect (commit said damaged)
         #: Called on the event loop after each successful commit with ``durable_id``.
         self.on_commit: Callable[[int], None] | None = None
 
@@ -153,7 +154,10 @@ class SqliteQueue(ChunkQueue):
     async def _connect(self) -> bool:
         try:
             if self._index_loaded:
-                await self._call(self._store.reconnect)
+                moved = await self._call(self._store.reconnect, self._check_next)
+                self._check_next = False
+                if moved:
+                    self._rebase(len(moved))
             else:
                 opened = await self._call(self._store.open)
                 self._adopt(opened)
@@ -185,6 +189,39 @@ class SqliteQueue(ChunkQueue):
         else:
             self._ready.extendleft(reversed(found))
         self._data.set()
+
+    def _rebase(self, moved: int) -> None:
+        """The damaged file was replaced by an empty one while running.
+
+        Chunks whose blob is still in memory go back to the write path (nothing lost);
+        the others existed only in the old file and are counted ``corrupt``.
+        """
+        self._stats.quarantined += moved
+        self._disk_logical = 0
+        self._deletes.clear()
+        back: list[Chunk] = []
+        for b in self._leased.values():
+            back.extend(c for c in b.chunks if c.state == DISK)
+        keep = []
+        for c in self._ready:
+            if c.state != DISK:
+                keep.append(c)
+            elif c.blob:
+                back.append(c)
+                keep.append(c)
+            else:
+                self._bytes -= c.nbytes
+                self._readings -= c.count
+                self._drops.drop("corrupt", c.count, "lost with the damaged queue file")
+                c.state = GONE
+        self._ready.clear()
+        self._ready.extend(keep)
+        for c in back:
+            c.state = MEM
+            self._resident -= c.nbytes
+            self._mem_bytes += c.nbytes
+        merged = {c.first_id: c for c in back} | self._unwritten
+        self._unwritten = dict(sorted(merged.items()))
 
     # ------------------------------------------------------------ storage hooks
     def _sealed(self, chunk: Chunk) -> None:
@@ -344,6 +381,7 @@ class SqliteQueue(ChunkQueue):
                 info = await self._call(self._store.commit, inserts, [d for d, _ in deletes])
             except StorageError as exc:
                 self._undo(inserts, deletes)
+                self._check_next = isinstance(exc, DamagedError)
                 self._set_degraded(str(exc))
                 await self._call(self._store.close)
                 self._store_ok = False

@@ -67,6 +67,10 @@ class StorageError(Exception):
     """The disk cannot be used right now (full, read-only, failing); retry later."""
 
 
+class DamagedError(StorageError):
+    """A commit found the file damaged: verify it (and quarantine it) when reconnecting."""
+
+
 class _Unusable(Exception):
     """The file itself is bad: quarantine it."""
 
@@ -117,7 +121,7 @@ class Store:
         for _attempt in range(3):
             try:
                 self._check_path()
-                con = self._connect()
+                con = self._connect(verify=self.verify)
                 try:
                     chunks, bad = self._read_index(con)
                 except BaseException:
@@ -137,14 +141,32 @@ class Store:
                 raise StorageError(f"cannot open {self.path}: {exc}") from exc
         raise StorageError(f"{self.path} keeps failing after quarantine")
 
-    def reconnect(self) -> None:
-        """Connect again after a failure (the index is already known)."""
+    def reconnect(self, check: bool) -> list[Path]:
+        """Connect again after a failure (the index is already known).
+
+        With ``check`` (a commit found the file damaged) the file is verified and, when it
+        fails, moved aside and replaced by a fresh one; returns what was moved aside.
+        """
         self.close()
         try:
             self._check_path()
-            self._con = self._connect()
-        except (sqlite3.Error, _Unusable, OSError) as exc:
+            self._con = self._connect(verify=check)
+            return []
+        except sqlite3.Error as exc:
+            if is_transient(exc):
+                raise StorageError(f"cannot reopen {self.path}: {exc}") from exc
+            reason: Exception = exc
+        except _Unusable as exc:
+            reason = exc
+        except OSError as exc:
             raise StorageError(f"cannot reopen {self.path}: {exc}") from exc
+        log.error("queue file %s is unusable (%s); moving it aside", self.path, reason)
+        try:
+            moved = quarantine(self.path, ("", "-wal", "-shm", "-journal"))
+            self._con = self._connect(verify=False)
+        except (OSError, sqlite3.Error, _Unusable) as exc:
+            raise StorageError(f"cannot replace {self.path}: {exc}") from exc
+        return moved
 
     def _ensure_dir(self, quarantined: list[Path]) -> None:
         d = self.dir
@@ -165,7 +187,7 @@ class Store:
                 raise OSError(f"{self.dir} is not writable")
             raise _Unusable("no permission to read and write it")
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self, verify: bool) -> sqlite3.Connection:
         con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
             con.execute("PRAGMA secure_delete=OFF")
@@ -193,7 +215,7 @@ class Store:
                 ver = con.execute("PRAGMA user_version").fetchone()[0]
                 if app != APP_ID or ver != SCHEMA_VERSION:
                     raise _Unusable(f"not an edgerun queue (application_id={app}, version={ver})")
-            if fresh or not self.verify:
+            if fresh or not verify:
                 return con
             rows = con.execute("PRAGMA quick_check(5)").fetchall()
             if rows != [("ok",)]:
@@ -266,7 +288,7 @@ class Store:
         except sqlite3.Error as exc:
             if is_transient(exc):
                 raise StorageError(str(exc)) from exc
-            raise
+            raise DamagedError(str(exc)) from exc
         except OSError as exc:
             raise StorageError(str(exc)) from exc
         return CommitInfo(seconds, self.disk_bytes(), (pages - free) * self._page)
@@ -318,4 +340,12 @@ class Store:
                 con.close()
 
 
-__all__ = ["DB_NAME", "CommitInfo", "Opened", "StorageError", "Store", "is_transient"]
+__all__ = [
+    "DB_NAME",
+    "CommitInfo",
+    "DamagedError",
+    "Opened",
+    "StorageError",
+    "Store",
+    "is_transient",
+]

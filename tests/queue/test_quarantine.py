@@ -11,10 +11,11 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import anyio
 import pytest
 
 from edgerun.queue.quarantine import MARK
-from tests.queue.conftest import drain, opened, row
+from tests.queue.conftest import committed, drain, opened, row
 from tests.support.proc import REPO
 
 pytestmark = pytest.mark.anyio
@@ -198,3 +199,38 @@ async def test_file_without_permission_is_quarantined(tmp_path: Path) -> None:
     assert not res["degraded"]
     assert res["first"] > top
     assert quarantined_copies(tmp_path / "queue", "readings.db")
+
+
+def scribble(p: Path) -> None:
+    size = os.path.getsize(p)
+    with open(p, "r+b") as f:
+        f.write(os.urandom(size))
+
+
+async def test_file_damaged_while_running_is_replaced(tmp_path: Path) -> None:
+    q = await opened(tmp_path, chunk_readings=100, cache_bytes=4096, commit_interval=0.02)
+    for i in range(3000):
+        q.offer(row(i))
+    await committed(q)
+    resident = sum(c.count for c in q._ready if c.blob)
+    # What a commit does when SQLite reports the file damaged (DamagedError): close, and
+    # verify at the next connection.
+    await q._call(q._store.close)
+    await anyio.to_thread.run_sync(scribble, db_path(tmp_path))
+    q._store_ok = False
+    q._check_next = True
+    for i in range(3000, 3500):
+        q.offer(row(i))
+    await committed(q)
+    st = q.stats()
+    assert st.quarantined == 1
+    assert not st.degraded
+    assert st.dropped["corrupt"] == 3000 - resident
+    vals = sorted(r[4] for r in await drain(q))
+    assert len(vals) == resident + 500
+    assert vals[-500:] == list(range(3000, 3500))
+    await q.aclose()
+    q2 = await opened(tmp_path)
+    assert q2.stats().depth_readings == 0
+    assert q2.stats().quarantined == 0
+    await q2.aclose()
