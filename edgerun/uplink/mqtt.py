@@ -194,12 +194,40 @@ async def connect(params: ConnectParams) -> AsyncIterator[MqttLink]:
 
 
 def _abandon(client: aiomqtt.Client) -> None:
-    """Close whatever socket a failed or finished client still holds (no callbacks after)."""
+    """Release a failed or finished client's socket without racing aiomqtt's callbacks.
+
+    paho asks aiomqtt to watch its socket through ``call_soon_threadsafe`` (also from the
+    connect thread), so a registration may still be queued when a connect fails. Closing
+    the socket at once would free its descriptor number for the next connection while the
+    stale registration is still to run. Instead, no new registrations are accepted and the
+    socket is closed by a callback queued behind any pending ones.
+    """
     paho = client._client
-    paho.on_connect = paho.on_disconnect = None
-    paho.on_message = paho.on_publish = paho.on_subscribe = None
-    with contextlib.suppress(Exception):
-        paho._sock_close()
+    for hook in (
+        "on_connect",
+        "on_disconnect",
+        "on_message",
+        "on_publish",
+        "on_subscribe",
+        "on_socket_open",
+        "on_socket_register_write",
+        "on_socket_unregister_write",
+    ):
+        setattr(paho, hook, None)
+    sock = paho._sock
+    if sock is None:
+        return
+    loop = client._loop
+
+    def close() -> None:
+        with contextlib.suppress(Exception):
+            fd = sock.fileno()
+            if fd >= 0:
+                loop.remove_writer(fd)
+        with contextlib.suppress(Exception):
+            paho._sock_close()  # aiomqtt's on_socket_close removes the reader
+
+    loop.call_soon_threadsafe(close)
 
 
 async def _open(client: aiomqtt.Client, link: MqttLink, params: ConnectParams) -> None:
