@@ -150,7 +150,7 @@ def main() -> None:
         cwd=REPO,
     ).stdout
     types = {d["driver"] for d in json.loads(plugins)["drivers"]}
-    if "gpio" in types:
+    if "gpio" in types and os.environ.get("FOOTPRINT_ALL"):
         scenarios["synthetic + gpio"] = DRIVERS_SYNTHETIC + DRIVERS_ALL_EXTRA
     results = {}
     base = [baseline_rss() for _ in range(args.runs)]

@@ -3,27 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from edgerun.api import hookimpl
 
 
 @hookimpl
-def edgerun_register_commands(
-    register: Callable[[str, str, Callable[[list[str]], int]], None],
-) -> None:
-    """``edgerun tail`` is a core tool registered like any plugin's."""
-
-    def tail(argv: list[str]) -> int:
-        from edgerun.uplink.tail import main
-
-        code: int = main(argv)
-        return code
-
-    def bridge(argv: list[str]) -> int:
-        from edgerun.bridge.cli import main
-
-        code: int = main(argv)
-        return code
-
-    register("tail", "print readings arriving at a broker, live", tail)
-    register("bridge", "datacenter side: land MQTT batches in Graphite / InfluxDB", bridge)
+def edgerun_register_commands(register: Callable[[str, str, Any], None]) -> None:
+    """``edgerun tail`` and ``edgerun bridge`` are core tools registered like any plugin's
+    (as import strings: their modules load only when the command runs)."""
+    register("tail", "print readings arriving at a broker, live", "edgerun.uplink.tail:main")
+    register(
+        "bridge",
+        "datacenter side: land MQTT batches in Graphite / InfluxDB",
+        "edgerun.bridge.cli:main",
+    )

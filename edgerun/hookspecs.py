@@ -25,14 +25,17 @@ hookspec = pluggy.HookspecMarker(PROJECT)
 
 
 @hookspec
-def edgerun_register_drivers(register: Callable[[str, type[Driver[Any]]], None]) -> None:
+def edgerun_register_drivers(register: Callable[[str, type[Driver[Any]] | str], None]) -> None:
     """Register driver classes.
 
-    Called once when the plugin manager loads plugins. Call ``register(type_name, cls)``
+    Called once when the plugin manager loads plugins. Call ``register(type_name, ref)``
     for each driver type the plugin provides; ``type_name`` is what ``[[drivers]] type``
-    names in the config. Registering a type name twice is an error reported at start-up.
+    names in the config. ``ref`` is the class or, preferably, an import string
+    ``"package.module:Class"``: the module is then imported only on gateways that configure
+    the type, which keeps the memory of every other gateway low. The first registration of
+    a type name wins; a second one is reported.
 
-    :param register: ``register(type_name, driver_class)``.
+    :param register: ``register(type_name, driver_class_or_import_string)``.
     """
 
 
@@ -56,15 +59,16 @@ def edgerun_register_processors(register: Callable[[str, Processor], None]) -> N
 
 @hookspec
 def edgerun_register_commands(
-    register: Callable[[str, str, Callable[[list[str]], int]], None],
+    register: Callable[[str, str, Callable[[list[str]], int] | str], None],
 ) -> None:
     """Register ``edgerun`` sub-commands.
 
-    ``register(name, help, main)`` adds ``edgerun NAME ...``; ``main`` receives the
+    ``register(name, help, main)`` adds ``edgerun NAME ...``; ``main`` (a callable or an
+    import string ``"package.module:main"``, imported when the command runs) receives the
     remaining arguments and returns the exit status. Used by plugins that ship tools
     (``edgerun iqrf decode``, ``edgerun ble decode``).
 
-    :param register: ``register(name, one_line_help, main)``.
+    :param register: ``register(name, one_line_help, main_or_import_string)``.
     """
 
 
@@ -72,12 +76,13 @@ def edgerun_register_commands(
 
 
 @hookspec
-def edgerun_register_sinks(register: Callable[[str, type[Any]], None]) -> None:
+def edgerun_register_sinks(register: Callable[[str, type[Any] | str], None]) -> None:
     """Register datacenter sinks for ``edgerun bridge``.
 
-    ``register(type_name, sink_class)``; see docs/bridge.md for the sink interface.
+    ``register(type_name, sink_class_or_import_string)``; see docs/bridge.md for the sink
+    interface.
 
-    :param register: ``register(type_name, sink_class)``.
+    :param register: ``register(type_name, sink_class_or_import_string)``.
     """
 
 

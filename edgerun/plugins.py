@@ -61,15 +61,42 @@ class PluginInfo:
     error: str = ""
 
 
+def resolve(ref: Any) -> Any:
+    """Return ``ref`` itself, or import it when it is a ``"package.module:attr"`` string.
+
+    Hooks may register import strings instead of objects, so that a gateway imports only the
+    drivers it has configured: a driver module that pulls in bleak or a vendor SDK costs
+    megabytes of RSS on a 1 GB board even when it is never used.
+    """
+    if not isinstance(ref, str):
+        return ref
+    module_name, sep, attr = ref.partition(":")
+    if not sep or not module_name or not attr:
+        raise ValueError(f"{ref!r} is not a 'package.module:attribute' reference")
+    obj: Any = importlib.import_module(module_name)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
 @dataclass(slots=True)
 class DriverType:
-    """A registered driver class and where it came from."""
+    """A registered driver (class or lazy import string) and where it came from."""
 
     type_name: str
-    cls: type[Driver[Any]]
+    ref: Any
     plugin: str
     distribution: str
     version: str
+
+    @property
+    def cls(self) -> type[Driver[Any]]:
+        """The driver class, imported on first use."""
+        cls = resolve(self.ref)
+        if not (isinstance(cls, type) and issubclass(cls, Driver)):
+            raise TypeError(f"{self.ref!r} registered as driver {self.type_name!r} is not a Driver")
+        self.ref = cls
+        return cls
 
     def missing_modules(self) -> list[str]:
         """Modules the driver declares in ``requires`` that cannot be found."""
@@ -90,8 +117,10 @@ class Registry:
     plugins: list[PluginInfo] = field(default_factory=list)
     drivers: dict[str, DriverType] = field(default_factory=dict)
     processors: list[tuple[str, Processor]] = field(default_factory=list)
-    commands: dict[str, tuple[str, Callable[[list[str]], int]]] = field(default_factory=dict)
-    sinks: dict[str, type[Any]] = field(default_factory=dict)
+    #: name -> (help, main or "module:main" reference)
+    commands: dict[str, tuple[str, Any]] = field(default_factory=dict)
+    #: type name -> sink class or "module:Class" reference (resolve with :func:`resolve`)
+    sinks: dict[str, Any] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
 
     def install_hint(self, type_name: str) -> str:
@@ -206,7 +235,7 @@ def _collect(
                     f"and {_d!r}; keeping the first"
                 )
                 return
-            if not (isinstance(cls, type) and issubclass(cls, Driver)):
+            if not isinstance(cls, str) and not (isinstance(cls, type) and issubclass(cls, Driver)):
                 reg.errors.append(f"plugin {_n!r} registered {cls!r}, which is not a Driver")
                 return
             reg.drivers[type_name] = DriverType(type_name, cls, _n, _d, _v)
@@ -216,10 +245,10 @@ def _collect(
     def register_processor(name: str, processor: Processor) -> None:
         reg.processors.append((name, processor))
 
-    def register_command(name: str, help_: str, main: Callable[[list[str]], int]) -> None:
+    def register_command(name: str, help_: str, main: Any) -> None:
         reg.commands[name] = (help_, main)
 
-    def register_sink(name: str, cls: type[Any]) -> None:
+    def register_sink(name: str, cls: Any) -> None:
         reg.sinks[name] = cls
 
     for hook, fn in (
@@ -262,4 +291,5 @@ __all__ = [
     "load_plugins",
     "plugin_manager",
     "registry",
+    "resolve",
 ]

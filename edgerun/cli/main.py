@@ -19,7 +19,7 @@ from edgerun.config.base import ConfigError
 from edgerun.config.load import read_toml, validate
 from edgerun.config.model import EdgerunConfig, PluginsConfig
 from edgerun.logs import setup_logging
-from edgerun.plugins import Registry, load_plugins
+from edgerun.plugins import Registry, load_plugins, resolve
 from edgerun.supervisor import EXIT_CONFIG, EXIT_OK, EXIT_USAGE
 
 log = logging.getLogger("edgerun.cli")
@@ -93,7 +93,10 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     registry = load_plugins()
     rows: list[dict[str, Any]] = []
     for dtype in sorted(registry.drivers.values(), key=lambda d: d.type_name):
-        missing = dtype.missing_modules()
+        try:
+            missing = dtype.missing_modules()
+        except Exception as exc:  # the driver module itself failed to import
+            missing = [f"{dtype.ref} ({type(exc).__name__}: {exc})"]
         rows.append(
             {
                 "driver": dtype.type_name,
@@ -195,8 +198,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if getattr(args, "plugin_command", None):
         assert registry is not None
-        _help, fn = registry.commands[args.plugin_command]
-        return fn(list(args.args))
+        _help, ref = registry.commands[args.plugin_command]
+        fn = resolve(ref)
+        code: int = fn(list(args.args))
+        return code
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE

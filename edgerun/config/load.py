@@ -121,7 +121,14 @@ def _validate_drivers(
                 )
                 continue
             try:
-                settings = convert(options, dtype.cls.config_type, where)
+                driver_cls = dtype.cls
+            except Exception as exc:
+                problems.append(
+                    Problem(f"{where}.type", f"driver type {inst.type!r} failed to import: {exc}")
+                )
+                continue
+            try:
+                settings = convert(options, driver_cls.config_type, where)
             except ConfigError as exc:
                 problems.extend(exc.problems)
                 continue

@@ -10,6 +10,5 @@ from edgerun.api import hookimpl
 
 @hookimpl
 def edgerun_register_drivers(register: Callable[[str, Any], None]) -> None:
-    from edgerun_w1therm.driver import W1ThermDriver
-
-    register("w1therm", W1ThermDriver)
+    # An import string: the driver module loads only on gateways that configure it.
+    register("w1therm", "edgerun_w1therm.driver:W1ThermDriver")

@@ -14,15 +14,11 @@ from edgerun.api import hookimpl
 
 @hookimpl
 def edgerun_register_drivers(register: Callable[[str, Any], None]) -> None:
-    from edgerun_ble.driver import BleDriver
-
-    register("ble", BleDriver)
+    register("ble", "edgerun_ble.driver:BleDriver")
 
 
 @hookimpl
 def edgerun_register_commands(
     register: Callable[[str, str, Callable[[list[str]], int]], None],
 ) -> None:
-    from edgerun_ble import cli
-
-    register("ble", "BLE tools: decode advertisements", cli.main)
+    register("ble", "BLE tools: decode advertisements", "edgerun_ble.cli:main")

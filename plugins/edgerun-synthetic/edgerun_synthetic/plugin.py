@@ -10,6 +10,4 @@ from edgerun.api import hookimpl
 
 @hookimpl
 def edgerun_register_drivers(register: Callable[[str, Any], None]) -> None:
-    from edgerun_synthetic.driver import SyntheticDriver
-
-    register("synthetic", SyntheticDriver)
+    register("synthetic", "edgerun_synthetic.driver:SyntheticDriver")
