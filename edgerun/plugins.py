@@ -24,7 +24,7 @@ import importlib.metadata as md
 import importlib.util
 import logging
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any

@@ -12,8 +12,8 @@ from typing import Any, Literal
 import msgspec
 
 from edgerun.clock import ClockMode
-from edgerun.config.base import Duration, Strict
 from edgerun.commands.config import CommandsConfig
+from edgerun.config.base import Duration, Strict
 from edgerun.ops.config import HttpConfig
 from edgerun.queue.config import QueueConfig
 from edgerun.uplink.config import UplinkConfig

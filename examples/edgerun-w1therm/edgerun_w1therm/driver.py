@@ -49,11 +49,11 @@ class W1ThermDriver(Driver[W1ThermConfig]):
 
     async def run(self, ctx: DriverContext) -> None:
         root = Path(self.config.root)
-        if not root.is_dir():
+        if not await ctx.run_sync(root.is_dir, bus="w1"):
             raise FileNotFoundError(f"1-Wire bus not found at {root} (is w1-gpio loaded?)")
         ctx.started()
         while True:
-            for sensor in self._sensors():
+            for sensor in await ctx.run_sync(self._sensors, bus="w1"):
                 try:
                     milli = await ctx.run_sync(read_millidegrees, sensor / "temperature", bus="w1")
                 except (OSError, ValueError) as exc:

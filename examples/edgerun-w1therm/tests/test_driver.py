@@ -7,9 +7,9 @@ from pathlib import Path
 
 import anyio
 import pytest
+from edgerun_w1therm.driver import W1ThermDriver
 
 from edgerun.testing import RecordingContext, make_driver, run_driver
-from edgerun_w1therm.driver import W1ThermDriver
 
 
 def fake_bus(root: Path, sensors: dict[str, str]) -> Path:
