@@ -195,7 +195,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--readings", type=int, default=1_000_000)
-    ap.add_argument("--dir", default=str(REPO / ".bench-tmp"), help="folder on the disk to test")
+    ap.add_argument("--dir", default=tempfile.gettempdir(), help="folder on the disk to test")
     ap.add_argument("--child", choices=sorted(CHILDREN))
     ap.add_argument("--consumer", choices=("online", "offline"), default="online")
     ap.add_argument("--backend", choices=("sqlite", "memory"), default="sqlite")

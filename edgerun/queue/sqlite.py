@@ -362,6 +362,11 @@ class SqliteQueue(ChunkQueue):
                 return
 
     async def _flush(self) -> None:
+        if not self._store_ok:
+            if not await self._connect():
+                return
+            if not (self._unwritten or self._deletes):
+                self._recovered()
         while self._unwritten or self._deletes:
             if not self._store_ok and not await self._connect():
                 return
@@ -427,12 +432,7 @@ class SqliteQueue(ChunkQueue):
         if self._disk_logical >= 64 * 1024:
             self._ratio = min(4.0, max(1.0, info.used_bytes / self._disk_logical))
             self._cap = int(self._data_budget / self._ratio)
-        if st.degraded:
-            log.warning("queue back on disk after: %s", st.degraded_reason)
-            st.degraded = False
-            st.degraded_reason = ""
-            self._data.set()
-        self._retry_delay = 0.0
+        self._recovered()
         self._evict()
         if self.config.overflow == "drop_oldest":
             while self._bytes > self._cap and self._ready:
@@ -440,6 +440,15 @@ class SqliteQueue(ChunkQueue):
         self._committed.set()
         if self.on_commit is not None:
             self.on_commit(self.durable_id())
+
+    def _recovered(self) -> None:
+        st = self._stats
+        if st.degraded:
+            log.warning("queue back on disk after: %s", st.degraded_reason)
+            st.degraded = False
+            st.degraded_reason = ""
+            self._data.set()  # chunks that could not be read may be leased again
+        self._retry_delay = 0.0
 
     def _evict(self) -> None:
         limit = self.config.cache_bytes

@@ -4,7 +4,7 @@ After each kill the queue is reopened and drained: every reading whose commit co
 that was not acknowledged is present exactly once (including those leased and never
 acknowledged: redelivery), nothing else appears, values still match their ids, and the next
 run's ids start above every id seen before. The kill moment is random: after a random
-number (1-6) of completed commits plus a random 0-50 ms, so kills land in commits,
+number (1-4) of completed commits plus a random 0-50 ms, so kills land in commits,
 checkpoints, leases and offers alike.
 """
 
@@ -69,7 +69,7 @@ def run_child(data_dir: Path, log: Path, seed: int, rng: random.Random) -> None:
         stderr=subprocess.PIPE,
     )
     try:
-        want = rng.randint(1, 6)
+        want = rng.randint(1, 4)
         wait_until(lambda: commits(log) >= want or child.poll() is not None, timeout=30)
         assert child.poll() is None, child.stderr.read() if child.stderr else b""
         time.sleep(rng.uniform(0, 0.05))  # the random kill moment, not a synchronization
