@@ -214,7 +214,7 @@ def _abandon(client: aiomqtt.Client) -> None:
         "on_socket_unregister_write",
     ):
         setattr(paho, hook, None)
-    sock = paho._sock
+    sock: Any = paho._sock
     if sock is None:
         return
     loop = client._loop
@@ -298,6 +298,79 @@ def _hook_callbacks(client: aiomqtt.Client, link: MqttLink) -> None:
 
     paho.on_connect = connect_hook
     paho.on_disconnect = disconnect_hook
+    _guard_socket_watch(client)
+
+
+def _guard_socket_watch(client: aiomqtt.Client) -> None:
+    """Watch paho's socket like aiomqtt does, but never a socket that is gone.
+
+    paho asks for read/write watching from its connect thread and from callbacks, and
+    aiomqtt queues the ``add_reader``/``add_writer`` with ``call_soon_threadsafe``. When the
+    broker drops the connection, paho closes the socket before such a queued registration
+    runs; the registration then fails on a closed descriptor or, worse, lands on the next
+    connection's socket that reused the number. Here each queued registration first checks
+    that the socket is still this client's and open.
+    """
+    paho = client._client
+    loop = client._loop
+
+    def fail(exc: Exception) -> None:
+        if not client._disconnected.done():
+            client._disconnected.set_exception(exc)
+
+    def current(sock: Any) -> int:
+        if paho._sock is not sock:
+            return -1
+        fileno: Any = getattr(sock, "fileno", None)
+        try:
+            return int(fileno()) if fileno is not None else -1
+        except OSError:
+            return -1
+
+    def socket_open(c: Any, userdata: Any, sock: Any) -> None:
+        def on_readable() -> None:
+            try:
+                while True:
+                    c.loop_read()
+                    pending = getattr(c._sock, "pending", None)
+                    if pending is not None and pending() > 0:
+                        continue  # TLS may hold decoded bytes the selector cannot see
+                    break
+            except Exception as exc:
+                fail(exc)
+
+        def register() -> None:
+            fd = current(sock)
+            if fd < 0:
+                return
+            loop.add_reader(fd, on_readable)
+            client._misc_task = loop.create_task(client._misc_loop())
+
+        loop.call_soon_threadsafe(register)
+
+    def register_write(c: Any, userdata: Any, sock: Any) -> None:
+        def on_writable() -> None:
+            try:
+                c.loop_write()
+            except Exception as exc:
+                fail(exc)
+
+        def register() -> None:
+            fd = current(sock)
+            if fd >= 0:
+                loop.add_writer(fd, on_writable)
+
+        loop.call_soon_threadsafe(register)
+
+    def unregister_write(c: Any, userdata: Any, sock: Any) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            fd = sock.fileno()
+            if fd >= 0:
+                loop.remove_writer(fd)
+
+    paho.on_socket_open = socket_open
+    paho.on_socket_register_write = register_write
+    paho.on_socket_unregister_write = unregister_write
 
 
 def make_properties(**values: Any) -> Properties:
