@@ -31,6 +31,10 @@ from edgerun.readings import Row
 
 log = logging.getLogger("edgerun.queue")
 
+#: Largest chunk a commit tick grows by merging (about half a 4 KiB page: rewriting it
+#: costs no more page writes than writing the new readings alone).
+MERGE_BYTES: Final = 2048
+
 #: Chunk storage states (``Chunk.state``).
 MEM: Final = 0
 WRITING: Final = 1
@@ -144,7 +148,8 @@ class ChunkQueue(ReadingQueue):
         self._drops.drop(reason, chunk.count)
         self._removed(chunk)
 
-    def _seal(self) -> None:
+    def _seal(self, merge: bool = False) -> None:
+        """Seal the open rows; with ``merge``, into the newest chunk when it is small."""
         rows = self._open
         if not rows:
             return
@@ -153,12 +158,55 @@ class ChunkQueue(ReadingQueue):
             chunks = [self._make_chunk(rows, encode_rows(rows))]
         except (TypeError, ValueError, OverflowError):
             chunks = self._seal_salvage(rows)
+        if merge and len(chunks) == 1 and self._merge_into_tail(chunks[0]):
+            self._data.set()
+            return
         for chunk in chunks:
             self._ready.append(chunk)
             self._bytes += chunk.nbytes
             self._readings += chunk.count
             self._sealed(chunk)
         self._data.set()
+
+    def _merge_into_tail(self, chunk: Chunk) -> bool:
+        """Append ``chunk`` to the newest unleased chunk if that stays small and live.
+
+        A slow gateway commits a few readings per interval; without merging, each would be
+        a chunk of its own and a week offline would cost an index entry per reading.
+        """
+        ready = self._ready
+        if not ready:
+            return False
+        tail = ready[-1]
+        live_ms = int(self.config.live_window * 500)  # half the window keeps "live" honest
+        if (
+            tail.last_id + 1 != chunk.first_id
+            or not tail.blob
+            or tail.nbytes + chunk.nbytes > MERGE_BYTES
+            or tail.count + chunk.count > self._chunk_size
+            or chunk.accepted_ms - tail.accepted_ms > live_ms
+            or not self._mergeable(tail)
+        ):
+            return False
+        merged = Chunk(
+            tail.first_id,
+            tail.count + chunk.count,
+            tail.blob + chunk.blob,
+            tail.accepted_ms,
+            min(tail.oldest_ts_ms, chunk.oldest_ts_ms),
+        )
+        ready[-1] = merged
+        self._bytes += chunk.nbytes
+        self._readings += chunk.count
+        self._replaced(tail, merged)
+        return True
+
+    def _mergeable(self, chunk: Chunk) -> bool:
+        """Whether storage lets ``chunk`` be replaced by a longer one now."""
+        return True
+
+    def _replaced(self, old: Chunk, new: Chunk) -> None:
+        """``new`` (same first id, more readings) took the place of ``old`` in ``_ready``."""
 
     def _make_chunk(self, rows: list[list[object]], blob: bytes) -> Chunk:
         oldest = min(r[1] for r in rows)  # type: ignore[type-var]

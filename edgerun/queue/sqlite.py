@@ -250,6 +250,19 @@ class SqliteQueue(ChunkQueue):
         if self._mem_bytes < self.commit_bytes:
             self._committed.set()
 
+    def _mergeable(self, chunk: Chunk) -> bool:
+        return chunk.state in (MEM, DISK)
+
+    def _replaced(self, old: Chunk, new: Chunk) -> None:
+        if old.state == MEM:
+            del self._unwritten[old.first_id]
+            self._mem_bytes -= old.nbytes
+        else:  # DISK: the longer chunk replaces the row (deletes run before inserts)
+            self._resident -= old.nbytes
+            self._deletes.append((old.first_id, old.nbytes))
+        old.state = GONE
+        self._sealed(new)
+
     def _memory_full(self) -> bool:
         return self._mem_bytes >= self._mem_cap
 
@@ -344,7 +357,7 @@ class SqliteQueue(ChunkQueue):
                 await self._kick.wait(wait)
             now = time.monotonic()
             if now >= next_tick or self._closing:
-                self._seal()
+                self._seal(merge=True)
                 self._expire()
                 next_tick = now + self._interval
             try:
@@ -400,14 +413,13 @@ class SqliteQueue(ChunkQueue):
 
     def _undo(self, inserts: list[Chunk], deletes: list[tuple[int, int]]) -> None:
         self._inflight = []
-        self._deletes[:0] = deletes
+        gone = {c.first_id for c in inserts if c.state == GONE}
+        if gone:  # acked while being written: the deletes queued since have nothing to do
+            self._deletes = [d for d in self._deletes if d[0] not in gone]
+        self._deletes[:0] = deletes  # these rows are still on disk
         back = [c for c in inserts if c.state == WRITING]
         for c in back:
             c.state = MEM
-        gone = [c for c in inserts if c.state == GONE]
-        if gone:  # acked while being written: the delete queued for them has nothing to do
-            ids = {c.first_id for c in gone}
-            self._deletes = [d for d in self._deletes if d[0] not in ids]
         if back:
             merged = {c.first_id: c for c in back} | self._unwritten
             self._unwritten = dict(sorted(merged.items()))

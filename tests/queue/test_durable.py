@@ -161,3 +161,18 @@ async def test_acks_release_a_producer_waiting_for_memory(tmp_path: Path) -> Non
         await q.wait_writable()
     assert q.stats().memory_bytes < q.commit_bytes
     await q.aclose()
+
+
+async def test_slow_trickle_offline_merges_into_few_chunks(tmp_path: Path) -> None:
+    q = await opened(tmp_path, commit_interval=0.01, chunk_readings=500)
+    for i in range(120):
+        q.offer(row(i))
+        await committed(q)  # one reading per commit, like a slow sensor with the link down
+    chunks = list(q._ready)
+    assert len(chunks) <= 120 * 60 // 2048 + 2
+    assert all(c.nbytes <= 2048 for c in chunks)
+    await q.aclose()
+    q2 = await opened(tmp_path)
+    vals = [r[4] for r in await drain(q2)]
+    assert vals == list(range(120))
+    await q2.aclose()
