@@ -6,7 +6,8 @@ through :meth:`MeshSimulator.submit` and hands every frame the TR would send to
 
 * the coordinator confirms a request to a node at once, with the node's hop count and the
   timeslot for the request length; the response follows after
-  ``(hops+1)·slot + (hops+1)·response slot`` (plus a node's extra delay when it is slow);
+  ``hops·slot + hops·response slot + 10 ms`` (plus a node's extra delay when it is slow),
+  while the mesh stays busy routing for ``(hops+1)·slot + (hops+1)·response slot``;
 * requests are handled one at a time and the mesh stays busy while routing;
 * unreachable nodes never answer, flaky ones drop a share of requests, slow ones answer late;
 * FRC takes the time of every bonded node's slot and every router's relay (a little under
@@ -56,6 +57,8 @@ ERR_NADR: Final = 0x08
 DPA_VERSION: Final = 0x0417
 #: Processing time of the TR for a local request (interface to coordinator and back).
 LOCAL_MS: Final = 4.0
+#: Time a node takes to execute a request before answering.
+NODE_PROCESSING_MS: Final = 10.0
 HISTORY: Final = 64
 _COORD_PERS: Final = (0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 12, 13)
 _NODE_PERS: Final = (1, 2, 3, 4, 5, 6, 7, 9, 10, 12, 13)
@@ -284,10 +287,14 @@ class MeshSimulator:
             resp = self._node(node, req)
         resp_len = len(resp.pdata) if resp is not None else 0
         resp_slot = timing.response_slot_ms(resp_len, self.std_mode)
+        # The node hears the request after ``hops`` slots and its answer reaches the
+        # coordinator ``hops`` response slots later; the mesh stays busy for the full
+        # routing (every hop's slot plus one), as the DPA timing rules assume.
+        arrive_ms = node.hops * slot + node.hops * resp_slot + NODE_PROCESSING_MS
         route_ms = (node.hops + 1) * slot + (node.hops + 1) * resp_slot
         self.air_time_ms += route_ms
         if resp is not None:
-            self._later(self._ms(route_ms + node.slow_ms), resp.encode())
+            self._later(self._ms(arrive_ms + node.slow_ms), resp.encode())
         await asyncio.sleep(self._ms(route_ms))
 
     # ---------------------------------------------------------------- coordinator
