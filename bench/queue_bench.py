@@ -208,6 +208,7 @@ def main() -> None:
     runs = max(3, args.runs)
     n = args.readings
     print(f"queue benchmark: {runs} runs each, {n:,} readings, one core, disk under {args.dir}")
+    print("load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
 
     ours, base, steady, backlog, rss, rss_mem = [], [], [], [], [], []
     for _ in range(runs):
@@ -248,6 +249,7 @@ def main() -> None:
     print(f"   SQLite queue                  {mb(g)} (target <= 20 MB)")
     print(f"   baseline: memory queue        {mb(gm)}")
     print(f"   ratio SQLite / memory         {statistics.median(g) / statistics.median(gm):.2f}")
+    print("\nload average after: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
 
 
 def mb(values: list[float]) -> str:
