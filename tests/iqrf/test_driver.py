@@ -260,3 +260,65 @@ def test_registration() -> None:
     assert registered[0] == ("iqrf", IqrfDriver)
     assert registered[1][0] == "iqrf"
     assert callable(registered[1][2])
+
+
+async def test_hwpid_filter_and_node_overrides(tmp_path: Path) -> None:
+    async with served("small", tmp_path / "tty") as (sim, _):
+        sim.nodes[3].hwpid = 0x0999
+        opts: dict[str, Any] = {
+            "hwpid": [0x0602],
+            "read_strategy": "per-node",
+            "nodes": {"1": {"strategy": "frc"}, "2": {"poll_interval": 3600}},
+        }
+        async with running(tmp_path / "tty", tmp_path / "data", **opts) as (_, ctx):
+            await until(lambda: len([r for r in rows_by(ctx, "co2") if r[6]["nadr"] == 1]) >= 3)
+        rows = rows_by(ctx, "co2")
+        assert {r[6]["nadr"] for r in rows} == {1, 2}  # node 3's HWPID is filtered out
+        assert {r[6]["via"] for r in rows if r[6]["nadr"] == 1} == {"frc"}
+        assert {r[6]["via"] for r in rows if r[6]["nadr"] == 2} == {"read"}
+        assert len([r for r in rows if r[6]["nadr"] == 2]) == 1  # due again only in an hour
+
+
+async def test_hwpid_change_and_node_reset_re_enumerate(tmp_path: Path) -> None:
+    from edgerun_iqrf import embed
+    from edgerun_iqrf.dpa import Response
+
+    async with (
+        served("small", tmp_path / "tty") as (sim, _),
+        running(tmp_path / "tty", tmp_path / "data") as (_, ctx),
+    ):
+        await until(lambda: len(rows_by(ctx, "co2")) >= 3)
+        sim.nodes[2].hwpid = 0x0777  # another firmware at address 2
+        await until(lambda: ctx.counters.get("node_errors", 0) >= 1)
+        await until(lambda: '"hwpid": 1911' in (tmp_path / "data" / "netmap.json").read_text())
+        n = len(rows_by(ctx, "co2"))
+        await until(lambda: any(r[6]["nadr"] == 2 for r in rows_by(ctx, "co2")[n:]))
+        sim.request_log.clear()
+        enum = embed.PeripheralEnumeration(0x0417, 1, (1, 2), 0x0602, 0, 1, (0x5E,))
+        sim.output(Response(1, 0xFF, 0x3F, 0x0602, 0x80, 0, enum.encode()).encode())
+        await until(lambda: (1, 0x02, 0x00) in sim.request_log)  # OS Read of node 1 again
+
+
+async def test_mixed_quantities_end_to_end(tmp_path: Path) -> None:
+    async with (
+        served("mixed", tmp_path / "tty") as (sim, _),
+        running(tmp_path / "tty", tmp_path / "data") as (_, ctx),
+    ):
+        wanted = {"temperature", "pressure", "pm2_5", "energy", "relative_humidity", "co2"}
+        await until(lambda: wanted <= {r[2] for r in ctx.rows})
+        units = {r[2]: r[4] for r in ctx.rows}
+        assert units["pressure"] == "hPa"
+        assert units["pm2_5"] == "µg/m³"
+        assert units["energy"] == "Wh"
+        for _, _device, quantity, value, _, _, extra in ctx.rows:
+            if quantity != "status":
+                assert value in truth_values(sim, extra["nadr"], extra["index"])
+        # node 2 has two temperature sensors: the second gets its index as a suffix
+        devices = {r[1] for r in ctx.rows if r[2] == "temperature"}
+        mid2 = f"mesh/{sim.nodes[2].mid:08X}"
+        assert devices == {
+            f"mesh/{sim.nodes[1].mid:08X}",
+            mid2,
+            f"{mid2}-2",
+            f"mesh/{sim.nodes[3].mid:08X}",
+        }

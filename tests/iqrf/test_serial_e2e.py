@@ -197,3 +197,22 @@ async def test_frc_extra_result_for_high_addresses(mesh: Mesh) -> None:
     for addr in (1, 30):
         truth = mesh.sim.truth(addr, 0)[-1]
         assert got[addr].value == sensor.decode_value(0x01, truth)
+
+
+async def test_transport_error_recovers_with_a_tr_reset(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from .conftest import close_mesh, open_mesh
+
+    assert isinstance(tmp_path, Path)
+    m = await open_mesh("cdc", tmp_path / "tty")
+    try:
+        seen: list[object] = []
+        m.engine.subscribe(seen.append)
+        m.link.error_next = 1  # the device refuses the first frame
+        assert await m.client.call(0, Pnum.COORDINATOR, 0x00, retries=1)
+        assert m.engine.counters["transport_errors"] == 1
+        assert m.engine.counters["tr_resets"] == 1
+        await wait_for(lambda: any(is_reset(f) for f in seen))  # type: ignore[arg-type]
+    finally:
+        await close_mesh(m)

@@ -155,3 +155,15 @@ async def test_closed_device_surfaces_as_transport_error() -> None:
     with pytest.raises(TransportError):
         await asyncio.wait_for(transport.receive(), 2)
     await transport.close()
+
+
+async def test_probe_over_spi(spimesh: SpiMesh) -> None:
+    from edgerun_iqrf.cli import probe_info
+
+    await spimesh.engine.stop()  # probe runs its own engine on the transport
+    info = await probe_info(spimesh.transport)
+    assert info["transport"] == "spi"
+    assert info["bonded"] == [1, 2, 3, 4]
+    assert info["module"]["os"] == "4.03"
+    assert info["coordinator"]["dpa_version"] == "4.17"
+    await spimesh.engine.start()

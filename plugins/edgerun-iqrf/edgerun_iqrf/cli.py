@@ -204,45 +204,51 @@ def _decode(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------ probe
 
 
-async def _probe(args: argparse.Namespace) -> int:
+async def probe_info(transport: Any) -> dict[str, Any]:
+    """Coordinator address info, versions, bonded and discovered nodes over an open transport."""
     from edgerun_iqrf.client import DpaClient
     from edgerun_iqrf.engine import DpaEngine
+
+    info: dict[str, Any] = {"transport": transport.name}
+    async with DpaEngine(transport) as engine:
+        client = DpaClient(engine)
+        module = await transport.module_info()
+        if module is not None:
+            info["module"] = {
+                "mid": f"{module.mid:08X}",
+                "os": module.os_version_str,
+                "os_build": f"{module.os_build:04X}",
+                "tr": module.series,
+                "mcu": module.mcu,
+            }
+        addr = await client.addr_info()
+        os_info = await client.os_read(0)
+        enum = os_info.enumeration or await client.enumerate_peripherals(0)
+        info["coordinator"] = {
+            "dev_nr": addr.dev_nr,
+            "did": addr.did,
+            "mid": f"{os_info.mid:08X}",
+            "os_version": os_info.os_version_str,
+            "os_build": f"{os_info.os_build:04X}",
+            "dpa_version": enum.dpa_version_str,
+            "rf_mode": "STD" if enum.std_mode else "LP",
+        }
+        info["bonded"] = await client.bonded_nodes()
+        info["discovered"] = await client.discovered_nodes()
+    return info
+
+
+async def _probe(args: argparse.Namespace) -> int:
     from edgerun_iqrf.transport import open_transport
 
     transport = open_transport(args.transport, args.port, baudrate=args.baudrate)
     await transport.open()
     try:
-        async with DpaEngine(transport) as engine:
-            client = DpaClient(engine)
-            info: dict[str, Any] = {"transport": args.transport, "port": args.port}
-            module = await transport.module_info()
-            if module is not None:
-                info["module"] = {
-                    "mid": f"{module.mid:08X}",
-                    "os": module.os_version_str,
-                    "os_build": f"{module.os_build:04X}",
-                    "tr": module.series,
-                    "mcu": module.mcu,
-                }
-            addr = await client.addr_info()
-            os_info = await client.os_read(0)
-            enum = await client.enumerate_peripherals(0)
-            bonded = await client.bonded_nodes()
-            discovered = await client.discovered_nodes()
-            info["coordinator"] = {
-                "dev_nr": addr.dev_nr,
-                "did": addr.did,
-                "mid": f"{os_info.mid:08X}",
-                "os_version": os_info.os_version_str,
-                "os_build": f"{os_info.os_build:04X}",
-                "dpa_version": enum.dpa_version_str,
-                "rf_mode": "STD" if enum.std_mode else "LP",
-            }
-            info["bonded"] = bonded
-            info["discovered"] = discovered
-            print(json.dumps(info))
+        info = await probe_info(transport)
     finally:
         await transport.close()
+    info["port"] = args.port
+    print(json.dumps(info))
     return 0
 
 

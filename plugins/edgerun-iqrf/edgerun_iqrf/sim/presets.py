@@ -4,7 +4,8 @@
 20 routers at 21-40 spread over three floors, hop count = floor, modelled on a conference
 venue such as the OpenStack Summit Austin IQRF deployment. ``small``: 3 sensor nodes and
 one node with two binary outputs. ``mixed``: a few nodes covering more sensor types
-(pressure, PM2.5, consumption, float temperature) for codec coverage end to end.
+(pressure, PM2.5, consumption, float temperature; node 2 has two temperature
+sensors) for codec coverage end to end.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def small(seed: int = 1) -> list[SimNode]:
 
 def mixed(seed: int = 1) -> list[SimNode]:
     rng = random.Random(seed)
-    types = [(0x01, 0x10, 0x12), (0xA1, 0xA6), (0x80, 0x02, 0x01)]
+    types = [(0x01, 0x10, 0x12), (0xA1, 0xA6, 0x01), (0x80, 0x02, 0x01)]
     nodes = []
     for addr, tids in enumerate(types, start=1):
         sensors = [SensorModel(t, random.Random(rng.random())) for t in tids]

@@ -33,6 +33,8 @@ class PtyLink:
         self.counters: Counter[str] = Counter()
         #: Answer the next N ``>DS`` with ``<DS:BUSY`` (CDC).
         self.busy_next = 0
+        #: Answer the next N ``>DS`` with ``<DS:ERR`` (CDC).
+        self.error_next = 0
         self._master = -1
         self._slave = -1
         self._deframer = hdlc.Deframer()
@@ -117,6 +119,10 @@ class PtyLink:
     def _cdc_command(self, msg: cdc.CdcMessage) -> None:
         tag = msg.tag
         if tag == "DS":
+            if self.error_next > 0:
+                self.error_next -= 1
+                self.write_raw(cdc.encode_answer("DS:ERR"))
+                return
             if self.busy_next > 0:
                 self.busy_next -= 1
                 self.write_raw(cdc.encode_answer("DS:BUSY"))
