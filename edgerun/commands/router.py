@@ -13,8 +13,9 @@ order, each refusal producing a result with its reason:
 A command that passes runs as its own task under a timeout, so a slow or hung driver never
 blocks other commands or readings; the driver's :class:`~edgerun.api.CommandError`
 becomes a refusal with the driver's reason, any other exception ``failed`` (logged with
-its traceback), the timeout ``timeout``. Results leave through one publishing task over a
-bounded queue, each publish under :data:`PUBLISH_TIMEOUT`.
+its traceback), the timeout ``timeout``. Results leave over a bounded queue, at most
+:data:`PUBLISH_CONCURRENCY` awaiting their acknowledgement at once, each publish under
+:data:`PUBLISH_TIMEOUT`.
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ log = logging.getLogger("edgerun.commands")
 #: A result publish waits for the broker's PUBACK. 10 s covers a slow uplink; past that
 #: the link is down and the result is counted as lost rather than holding up later ones.
 PUBLISH_TIMEOUT = 10.0
+
+#: Results awaiting their PUBACK at once; matches the uplink's own QoS 1 window (16).
+PUBLISH_CONCURRENCY = 16
 
 Handler = Callable[[Any], Awaitable[None]]
 
@@ -290,26 +294,35 @@ class CommandRouter:
         return self.topics.result_topic("_", "_")
 
     async def _publisher(self, stream: MemoryObjectReceiveStream[_Outgoing]) -> None:
-        async with stream:
+        # Up to PUBLISH_CONCURRENCY results await their PUBACK at once: one slow
+        # acknowledgement must not hold up every later result.
+        slots = anyio.Semaphore(PUBLISH_CONCURRENCY)
+        async with stream, anyio.create_task_group() as tg:
             async for out in stream:
-                try:
-                    with anyio.fail_after(PUBLISH_TIMEOUT):
-                        await self.transport.publish(
-                            out.topic,
-                            out.payload,
-                            qos=self.config.result_qos,
-                            retain=False,
-                            properties=result_properties(out.correlation),
-                        )
-                    self._stats.results_published += 1
-                except Exception as exc:  # the uplink is down or refused: count, go on
-                    self._stats.results_lost += 1
-                    log.warning(
-                        "result of command %s not delivered to %s: %s",
-                        out.result.id,
-                        out.topic,
-                        exc or type(exc).__name__,
-                    )
+                await slots.acquire()
+                tg.start_soon(self._publish, out, slots)
+
+    async def _publish(self, out: _Outgoing, slots: anyio.Semaphore) -> None:
+        try:
+            with anyio.fail_after(PUBLISH_TIMEOUT):
+                await self.transport.publish(
+                    out.topic,
+                    out.payload,
+                    qos=self.config.result_qos,
+                    retain=False,
+                    properties=result_properties(out.correlation),
+                )
+            self._stats.results_published += 1
+        except Exception as exc:  # the uplink is down or refused: count, go on
+            self._stats.results_lost += 1
+            log.warning(
+                "result of command %s not delivered to %s: %s",
+                out.result.id,
+                out.topic,
+                exc or type(exc).__name__,
+            )
+        finally:
+            slots.release()
 
     async def aclose(self) -> None:
         """Close the queues (the run task ends when they drain)."""

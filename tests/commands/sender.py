@@ -55,6 +55,7 @@ class Sender:
         payload: bytes | dict[str, Any],
         response_topic: str | None = None,
         correlation: bytes | None = None,
+        qos: int = 1,
     ) -> None:
         assert self._client is not None
         raw = json.dumps(payload).encode() if isinstance(payload, dict) else payload
@@ -65,7 +66,7 @@ class Sender:
                 props.ResponseTopic = response_topic
             if correlation is not None:
                 props.CorrelationData = correlation
-        await self._client.publish(topic, raw, qos=1, properties=props)
+        await self._client.publish(topic, raw, qos=qos, properties=props)
 
     def by_correlation(self, corr: bytes) -> Received | None:
         return next((r for r in self.results if r.correlation == corr), None)
