@@ -182,3 +182,24 @@ def test_simulate_rejects_unknown_preset(
     )
     assert code == 2
     assert "unknown preset" in err
+
+
+def test_edgerun_iqrf_through_the_core_cli() -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edgerun.cli.main",
+            "iqrf",
+            "decode",
+            "00.00.00.80.00.00.00.40.00.2A",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    obj = json.loads(proc.stdout)
+    assert obj["pdata"] == "002a"
+    assert obj["dpa_value"] == 0x40
