@@ -195,7 +195,7 @@ class CommandRouter:
                 raise Refusal("unknown_driver", f"no running driver instance {driver_name!r}")
             if self._stats.inflight >= self.config.max_inflight:
                 raise Refusal("busy", f"{self.config.max_inflight} commands are already running")
-            fresh = await anyio.to_thread.run_sync(self.seen.add, cmd.id, self._now_ms())
+            fresh = await self._remember(cmd.id)
             if not fresh:
                 raise Refusal("replayed", f"command id {cmd.id!r} was already accepted")
         except Refusal as refusal:
@@ -204,6 +204,14 @@ class CommandRouter:
         self._stats.inflight += 1
         log.info("command %s: %s %s/%s %s", cmd.id, cmd.action, driver_name, target, cmd.args)
         tg.start_soon(self._execute, item, cmd, driver, driver_name, target)
+
+    async def _remember(self, command_id: str) -> bool:
+        """Record the id; a store that cannot be written refuses the command (fail closed)."""
+        try:
+            return await anyio.to_thread.run_sync(self.seen.add, command_id, self._now_ms())
+        except Exception as exc:
+            log.error("replay store unusable: %s", exc)
+            raise Refusal("unavailable", f"the replay store cannot record ids: {exc}") from None
 
     def _admit(self, cmd: Command, driver: str, target: str) -> None:
         """Allowlist and expiry; raises :class:`Refusal`."""

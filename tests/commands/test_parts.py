@@ -207,3 +207,27 @@ async def test_a_flood_is_bounded(tmp_path: Path) -> None:
     st = router.stats()
     assert st.received == 1000
     assert st.overflow == 1000 - 8
+
+
+@pytest.mark.anyio
+async def test_an_unwritable_replay_store_refuses_commands(tmp_path: Path) -> None:
+    cfg = convert({"allow": [{"driver": "d", "targets": ["*"], "actions": ["*"]}]}, CommandsConfig)
+    transport = MemoryTransport()
+    driver = Slow("d", SlowConfig())
+    driver.release.set()
+    seen = SeenIds(tmp_path / "s.db", 10, 60)
+
+    def broken(command_id: str, now_ms: int | None = None) -> bool:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    seen.add = broken  # type: ignore[method-assign]
+    router = CommandRouter(cfg, T, transport, {"d": driver}, seen)
+    async with anyio.create_task_group() as tg:
+        await tg.start(router.run)
+        await transport.handler(Msg("site/a/gw1/cmd/d/t", b'{"id": "c1", "action": "go"}'))
+        await transport.wait(1)
+        tg.cancel_scope.cancel()
+    ((_, result),) = transport.published
+    assert result["reason"] == "unavailable"
+    assert "disk is full" in result["message"]
+    assert router.stats().executed == 0, "fails closed: the driver is never called"
