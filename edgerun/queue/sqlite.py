@@ -85,7 +85,7 @@ class SqliteQueue(ChunkQueue):
         if self._interval <= 0:
             self._chunk_size = 1
         self._mem_cap = int(config.memory_max_bytes)
-        self.commit_bytes = max(4096, min(wal // 4, self._mem_cap // 2))
+        self.commit_bytes = max(4096, min(wal // 8, self._mem_cap // 2))
         self._executor: ThreadPoolExecutor | None = None
         self._unwritten: dict[int, Chunk] = {}  # MEM chunks by first id, in id order
         self._mem_bytes = 0  # bytes of chunks not on disk yet (MEM or WRITING)

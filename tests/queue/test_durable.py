@@ -8,6 +8,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+from edgerun.queue.sqlite import wal_budget
 from tests.queue.conftest import committed, decode, drain, files_bytes, opened, row
 
 pytestmark = pytest.mark.anyio
@@ -78,7 +79,14 @@ async def test_disk_bound_holds_under_tenfold_overflow(tmp_path: Path, policy: s
         tmp_path, max_bytes=max_bytes, overflow=policy, commit_interval=0.02, chunk_readings=100
     )
     sizes: list[int] = []
-    q.on_commit = lambda _id: sizes.append(files_bytes(tmp_path))
+    wals: list[int] = []
+    wal = tmp_path / "queue" / "readings.db-wal"
+
+    def measure(_durable: int) -> None:
+        sizes.append(files_bytes(tmp_path))
+        wals.append(wal.stat().st_size if wal.exists() else 0)
+
+    q.on_commit = measure
     n = 0
     encoded_offered = 0
     while encoded_offered < 10 * max_bytes:
@@ -92,6 +100,7 @@ async def test_disk_bound_holds_under_tenfold_overflow(tmp_path: Path, policy: s
     st = q.stats()
     assert len(sizes) > 10
     assert max(sizes) <= max_bytes
+    assert max(wals) <= wal_budget(max_bytes)  # checkpoints keep the WAL within its share
     assert st.disk_bytes <= max_bytes
     vals = sorted(r[4] for r in await drain(q))
     if policy == "drop_oldest":
