@@ -322,3 +322,22 @@ async def test_mixed_quantities_end_to_end(tmp_path: Path) -> None:
             f"{mid2}-2",
             f"mesh/{sim.nodes[3].mid:08X}",
         }
+
+
+async def test_lost_port_ends_the_run_with_a_transport_error(tmp_path: Path) -> None:
+    from edgerun_iqrf.errors import TransportError
+
+    sim = MeshSimulator(PRESETS["small"](1), speed=SPEED)
+    link = PtyLink(sim, "uart", tmp_path / "tty")
+    await link.start()
+    driver = make_driver(
+        IqrfDriver, "mesh", port=str(tmp_path / "tty"), time_scale=SCALE, poll_interval=1
+    )
+    ctx = RecordingContext("mesh", tmp_path / "data")
+    task = asyncio.create_task(driver.run(ctx))
+    try:
+        await until(lambda: len(rows_by(ctx, "co2")) >= 3)
+    finally:
+        await link.stop()  # the adapter is unplugged
+    with pytest.raises(TransportError):
+        await asyncio.wait_for(task, 10)

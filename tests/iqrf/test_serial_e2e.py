@@ -216,3 +216,16 @@ async def test_transport_error_recovers_with_a_tr_reset(tmp_path: object) -> Non
         await wait_for(lambda: any(is_reset(f) for f in seen))  # type: ignore[arg-type]
     finally:
         await close_mesh(m)
+
+
+async def test_node_initiated_request_goes_to_subscribers(mesh: Mesh) -> None:
+    from edgerun_iqrf.dpa import Request
+
+    seen: list[object] = []
+    mesh.engine.subscribe(seen.append)
+    task = asyncio.create_task(mesh.client.read_sensors_with_types(1))
+    await wait_for(lambda: mesh.sim.requests[1] == 1)
+    mesh.sim.output(Request(1, 0x20, 0x05, 0x0602, b"\x01\x02").encode())
+    assert len(await task) == 3
+    await wait_for(lambda: bool(seen))
+    assert seen == [Request(1, 0x20, 0x05, 0x0602, b"\x01\x02")]

@@ -23,8 +23,10 @@ from typing import Any, Final
 
 from edgerun.api import CommandError, Driver, DriverContext, Reading
 from edgerun_iqrf import embed, netmap, sensor, timing
+from edgerun_iqrf.client import DpaClient
 from edgerun_iqrf.config import IqrfConfig
 from edgerun_iqrf.dpa import LedCmd, Pnum, Response, SensorCmd, is_reset
+from edgerun_iqrf.engine import DpaEngine
 from edgerun_iqrf.errors import DpaFormatError, DpaResponseError, DpaTimeout, TransportError
 
 ASYNC_QUEUE: Final = 256
@@ -72,8 +74,7 @@ class IqrfDriver(Driver[IqrfConfig]):
         self._session: _Session | None = None
 
     async def run(self, ctx: DriverContext) -> None:
-        from edgerun_iqrf.client import DpaClient
-        from edgerun_iqrf.engine import DpaEngine
+        # the serial and spidev libraries are imported by the transport when it opens
         from edgerun_iqrf.transport import open_transport
 
         cfg = self.config
@@ -112,10 +113,7 @@ class IqrfDriver(Driver[IqrfConfig]):
 class _Session:
     """One connected run of the driver."""
 
-    def __init__(self, cfg: IqrfConfig, ctx: DriverContext, client: Any) -> None:
-        from edgerun_iqrf.client import DpaClient
-
-        assert isinstance(client, DpaClient)
+    def __init__(self, cfg: IqrfConfig, ctx: DriverContext, client: DpaClient) -> None:
         self.cfg = cfg
         self.ctx = ctx
         self.client = client
