@@ -402,7 +402,11 @@ class _Session:
             if v.status is not None:
                 self.ctx.count("sensor_errors")
                 continue
-            index = [i for i, t in enumerate(node.sensors) if t == type_id][nth]
+            of_type = [i for i, t in enumerate(node.sensors) if t == type_id]
+            if nth >= len(of_type):  # the node was re-enumerated meanwhile
+                self.ctx.count("sensor_mismatch")
+                continue
+            index = of_type[nth]
             reading = self._reading(node, index, type_id, v.value, "frc")
             if reading is not None:
                 readings.append(reading)

@@ -86,8 +86,10 @@ class SpiTransport(Transport):
         self._task: asyncio.Task[None] | None = None
         self.slow = False
         self.last_status: int | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def open(self) -> None:
+        self._loop = asyncio.get_running_loop()
         self._dev = await asyncio.to_thread(self._factory)
         self._task = asyncio.create_task(self._poll_loop(), name="iqrf-spi-poll")
 
@@ -145,32 +147,37 @@ class SpiTransport(Transport):
                 self.counters["crcs_errors"] += 1
         raise TransportError(f"SPI read failed {RETRIES} times on CRCS")
 
-    def _drain_sync(self) -> list[bytes]:
-        """Read whatever the TR holds; returns the frames read."""
-        frames: list[bytes] = []
+    def _handover(self, frame: bytes) -> None:
+        """Queue a frame read in the worker thread, in order, on the event loop."""
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._deliver, frame)
+
+    def _drain_sync(self) -> None:
+        """Read whatever the TR holds."""
         while True:
             status = self._status_sync()
             length = spi.data_ready_len(status)
             if length is None:
-                return frames
-            frames.append(self._read_sync(length))
+                return
+            self._handover(self._read_sync(length))
 
-    def _write_sync(self, frame: bytes, deadline: float, clock: Callable[[], float]) -> list[bytes]:
-        """Write ``frame``; returns frames that had to be read first."""
-        received: list[bytes] = []
+    def _write_sync(self, frame: bytes, deadline: float, clock: Callable[[], float]) -> None:
+        """Write ``frame``, reading first whatever the TR holds."""
         packet = spi.write_packet(frame)
         crc_failures = 0
         while True:
             status = self._status_sync()
             length = spi.data_ready_len(status)
             if length is not None:
-                received.append(self._read_sync(length))
+                self._handover(self._read_sync(length))
+                if clock() >= deadline:
+                    raise TransportError("TR keeps sending; could not write in time")
                 continue
             if status in (spi.STATUS_READY_COMM, spi.STATUS_SLOW_MODE):
                 rx = self._xfer(packet)
                 result = rx[-1]
                 if result == spi.RESULT_CRCM_OK:
-                    return received
+                    return
                 if result == spi.RESULT_CRCM_ERR:
                     self.counters["crcm_errors"] += 1
                     crc_failures += 1
@@ -179,7 +186,7 @@ class SpiTransport(Transport):
                     continue
                 # Neither OK nor CRC error: the TR may have taken it, so do not resend.
                 self.counters["write_unconfirmed"] += 1
-                return received
+                return
             if status in (spi.STATUS_DISABLED, spi.STATUS_HW_ERROR):
                 raise TransportError(f"TR SPI {spi.status_state(status).value} ({status:#04x})")
             self.counters["not_ready"] += 1
@@ -196,10 +203,7 @@ class SpiTransport(Transport):
     async def _poll_loop(self) -> None:
         try:
             while True:
-                frames = await self._run(self._drain_sync)
-                assert isinstance(frames, list)
-                for f in frames:
-                    self._deliver(f)
+                await self._run(self._drain_sync)
                 await asyncio.sleep(self._poll_interval)
         except asyncio.CancelledError:
             raise
@@ -210,10 +214,7 @@ class SpiTransport(Transport):
 
     async def send(self, frame: bytes) -> None:
         deadline = time.monotonic() + STATUS_TIMEOUT_S
-        received = await self._run(self._write_sync, frame, deadline, time.monotonic)
-        assert isinstance(received, list)
-        for f in received:
-            self._deliver(f)
+        await self._run(self._write_sync, frame, deadline, time.monotonic)
         self.counters["frames_tx"] += 1
 
     async def status(self) -> int:
