@@ -119,6 +119,7 @@ class SqliteQueue(ChunkQueue):
         if not self._index_loaded:
             # Nothing on disk could be read: stay above anything it may hold.
             self.ids.ensure_above(clock_floor())
+        self._stats.disk_bytes = await self._call(self._store.disk_bytes)
         self._task = asyncio.get_running_loop().create_task(self._run(), name="queue-commit")
 
     async def aclose(self) -> None:
