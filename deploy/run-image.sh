@@ -92,20 +92,23 @@ podman run -d --name "$name" --platform "$platform" --pull=never --network host 
   "${entry[@]}" "$image" "${args[@]}" >/dev/null
 
 fail() { echo "SMOKE FAIL: $*" >&2; podman logs "$name" 2>&1 | tail -40 >&2; exit 1; }
-get() { python3 -c 'import sys,urllib.request as u
+get() {  # get PATH [body]: the status code, and with "body" the body on the next lines
+  python3 -c 'import sys,urllib.request as u
 try:
-    r=u.urlopen(sys.argv[1],timeout=3); print(r.status); sys.stdout.write(r.read().decode())
+    r=u.urlopen(sys.argv[1],timeout=3); code, body = r.status, r.read().decode()
 except Exception as e:
-    print(getattr(e,"code",0))' "http://127.0.0.1:$http_port$1"; }
+    code, body = getattr(e,"code",0), ""
+print(code)
+if len(sys.argv) > 2: sys.stdout.write(body)' "http://127.0.0.1:$http_port$1" ${2:+body}; }
 
-until [[ $(get /healthz | head -1) == 200 ]]; do
+until [[ $(get /healthz) == 200 ]]; do
   (( $(date +%s) - start < deadline )) || fail "/healthz not 200 within ${deadline}s"
   [[ $(podman inspect -f '{{.State.Running}}' "$name") == true ]] || fail "container exited"
   sleep 0.5
 done
 echo "healthz 200 after $(( $(date +%s) - start )) s" >&2
-until [[ $(get /readyz | head -1) == 200 ]]; do
-  (( $(date +%s) - start < deadline )) || fail "/readyz not 200: $(get /readyz)"
+until [[ $(get /readyz) == 200 ]]; do
+  (( $(date +%s) - start < deadline )) || fail "/readyz not 200: $(get /readyz body)"
   sleep 0.5
 done
 until grep -q "edgerun/smoke-$arch/data" "$work/broker.txt"; do
@@ -114,12 +117,14 @@ until grep -q "edgerun/smoke-$arch/data" "$work/broker.txt"; do
 done
 grep -q "edgerun/smoke-$arch/status" "$work/broker.txt" || fail "no status message on the broker"
 podman healthcheck run "$name" >/dev/null || fail "the image's HEALTHCHECK failed"
-metrics=$(get /metrics)
+metrics=$(get /metrics body)
 grep -q '^edgerun_queue_accepted_readings_total' <<<"$metrics" || fail "/metrics incomplete"
 user=$(podman exec "$name" id -u) || fail "exec failed"
 [[ $user == 10001 ]] || fail "runs as uid $user, not 10001"
 rss_kb=$(podman exec "$name" sh -c 'grep VmRSS /proc/1/status' | awk '{print $2}')
+note=""
+[[ $arch == amd64 ]] || note=" (under qemu: includes the emulator)"
 podman stop -t 30 "$name" >/dev/null
 code=$(podman inspect -f '{{.State.ExitCode}}' "$name")
 [[ $code == 0 ]] || fail "exit code $code after SIGTERM"
-echo "SMOKE OK $image: healthz, readyz, metrics, data on the broker, HEALTHCHECK ok, uid $user, RSS ${rss_kb} kB, clean stop" >&2
+echo "SMOKE OK $image: healthz, readyz, metrics, data on the broker, HEALTHCHECK ok, uid $user, RSS ${rss_kb} kB${note}, clean stop" >&2
