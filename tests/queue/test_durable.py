@@ -8,7 +8,10 @@ from pathlib import Path
 import anyio
 import pytest
 
-from edgerun.queue.sqlite import wal_budget
+from edgerun.queue import QueueConfig, core, open_queue
+from edgerun.queue.ids import clock_floor
+from edgerun.queue.memory import MemoryQueue
+from edgerun.queue.sqlite import SqliteQueue, wal_budget
 from tests.queue.conftest import committed, decode, drain, files_bytes, opened, row
 
 pytestmark = pytest.mark.anyio
@@ -185,3 +188,57 @@ async def test_slow_trickle_offline_merges_into_few_chunks(tmp_path: Path) -> No
     vals = [r[4] for r in await drain(q2)]
     assert vals == list(range(120))
     await q2.aclose()
+
+
+async def test_backlog_from_disk_is_hist_and_live_goes_first(tmp_path: Path) -> None:
+    q = await opened(tmp_path, chunk_readings=100)
+    for i in range(300):
+        q.offer(row(i))
+    await q.aclose()
+    q2 = await opened(tmp_path, chunk_readings=100, live_window=1.0)
+    # Make the stored chunks look an hour old, as after an outage.
+    for c in q2._ready:
+        c.accepted_ms -= 3_600_000
+    for i in range(300, 400):
+        q2.offer(row(i))
+    live = await q2.lease(1000, 1 << 20, 0)
+    assert not live.hist
+    assert [r[4] for r in decode(live)] == list(range(300, 400))
+    backlog = await q2.lease(1000, 1 << 20, 0)
+    assert backlog.hist
+    assert [r[4] for r in decode(backlog)] == list(range(300))
+    q2.ack(live)
+    q2.ack(backlog)
+    await q2.aclose()
+
+
+async def test_expired_readings_are_deleted_from_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    q = await opened(tmp_path, chunk_readings=100, max_age=60.0, commit_interval=0.02)
+    for i in range(500):
+        q.offer(row(i))
+    await committed(q)
+    clock = [core.now_ms() + 120_000]
+    monkeypatch.setattr(core, "now_ms", lambda: clock[0])
+    q.offer(row(500))
+    await committed(q)
+    assert q.stats().dropped["expired"] == 500
+    await q.aclose()
+    monkeypatch.undo()
+    q2 = await opened(tmp_path)
+    assert [r[4] for r in await drain(q2)] == [500]
+    await q2.aclose()
+
+
+async def test_factory_builds_unopened_queues(tmp_path: Path) -> None:
+    q = open_queue(QueueConfig(), tmp_path)
+    assert isinstance(q, SqliteQueue)
+    assert not (tmp_path / "queue").exists()  # nothing touched before open()
+    m = open_queue(QueueConfig(backend="memory"), tmp_path)
+    assert isinstance(m, MemoryQueue)
+    await m.open()
+    m.offer(row(1))
+    b = await m.lease(10, 1 << 20, 0)
+    assert b.first_id >= clock_floor() - 10_000_000  # ids from the clock, not from 1
+    await m.aclose()
