@@ -229,3 +229,14 @@ async def test_node_initiated_request_goes_to_subscribers(mesh: Mesh) -> None:
     assert len(await task) == 3
     await wait_for(lambda: bool(seen))
     assert seen == [Request(1, 0x20, 0x05, 0x0602, b"\x01\x02")]
+
+
+async def test_lp_mode_timeout_from_the_reset_message(mesh: Mesh) -> None:
+    mesh.sim.std_mode = False
+    mesh.sim.send_reset()
+    await wait_for(lambda: mesh.engine.std_mode is False)
+    mesh.sim.nodes[1].unreachable = True
+    with pytest.raises(DpaTimeout):
+        await mesh.client.read_sensors_with_types(1)
+    # LP: 80 ms request slot, 110 ms worst-case response slot
+    assert mesh.engine.last_timeout_ms == 2 * 80 + 2 * 110 + 40

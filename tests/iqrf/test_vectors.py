@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from edgerun_iqrf import crc, embed, hdlc, sensor, spi
+from edgerun_iqrf import crc, embed, hdlc, sensor, spi, timing
 from edgerun_iqrf.dpa import Confirmation, Request, Response, decode_frame, is_reset, parse_hex
 from edgerun_iqrf.errors import DpaFormatError
 
@@ -216,3 +216,29 @@ def test_spi_module_info_vectors() -> None:
 )
 def test_spi_status_lengths(status: int, length: int | None) -> None:
     assert spi.data_ready_len(status) == length
+
+
+# ------------------------------------------------------------ 1.5 timing rules
+
+
+def test_worked_timeout_example_lp() -> None:
+    # iqrfSensor_ReadSensorsWithTypes: confirmation ... FF 50 01 08 01 in LP mode
+    conf = decode_frame(H("01 00 5E 01 FF FF FF 50 01 08 01"))
+    assert isinstance(conf, Confirmation)
+    assert timing.response_timeout_ms(conf, std_mode=False) == (2 * 80) + (2 * 110) + 40 == 420
+    assert timing.response_timeout_ms(conf, std_mode=True) == (2 * 80) + (2 * 60) + 40
+
+
+def test_routing_busy_uses_the_real_response_length() -> None:
+    conf = Confirmation(1, 0x5E, 1, 0xFFFF, 0, 1, 40, 1)
+    assert timing.routing_busy_ms(conf, 9, std_mode=True) == 2 * 40 + 2 * 40 + 40
+    assert timing.routing_busy_ms(conf, 20, std_mode=True) == 2 * 40 + 2 * 50 + 40
+    assert timing.routing_busy_ms(conf, 50, std_mode=False) == 2 * 40 + 2 * 100 + 40
+    diag = Confirmation(1, 0x5E, 1, 0xFFFF, 0, 1, 200, 1)
+    assert timing.response_timeout_ms(diag, std_mode=True) == 2 * 200 + 2 * 200 + 40
+
+
+def test_frc_estimate() -> None:
+    assert timing.frc_timeout_ms(10, 5, 40, std_mode=True) == 300 + 7 * 110 + 40 + 220
+    assert timing.frc_timeout_ms(10, 5, 40, std_mode=False) == 300 + 7 * 160 + 40 + 260
+    assert embed.FRC_RESPONSE_TIME_MS[7] == 20520
