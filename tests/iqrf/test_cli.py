@@ -203,3 +203,19 @@ def test_edgerun_iqrf_through_the_core_cli() -> None:
     obj = json.loads(proc.stdout)
     assert obj["pdata"] == "002a"
     assert obj["dpa_value"] == 0x40
+
+
+def test_decode_two_bit_sensor_frc(capsys: pytest.CaptureFixture[str]) -> None:
+    request = "00 00 0D 00 FF FF 10 5E 81 00 00"  # FRC Send, 2-bit, binary data7 bit 0
+    data = bytearray(55)
+    data[0] = 0b0110  # bit0 of nodes 1 and 2
+    data[32] = 0b0110  # bit1 of nodes 1 and 2: both answered (0b11 = bit set)
+    data[32] |= 0b1000  # node 3: bit1 only (0b10 = bit clear)
+    response = "00 00 0D 80 00 00 00 40 03" + data.hex()
+    code, out, err = run_cli(capsys, "decode", response, "--request", request)
+    assert code == 0, err
+    sensors = {s["node"]: s for s in json.loads(out)["sensors"]}
+    assert len(sensors) == 183  # without ExtraResult the 2-bit result covers nodes 1-183
+    assert sensors[1]["value"] is True
+    assert sensors[3]["value"] is False
+    assert sensors[4]["frc_status"] == "no_response"

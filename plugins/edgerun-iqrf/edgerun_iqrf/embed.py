@@ -234,8 +234,8 @@ def frc_width(command: int) -> int:
 def frc_max_node(command: int, with_extra: bool) -> int:
     """The highest address whose value fits the result (with or without ExtraResult)."""
     width = frc_width(command)
-    if width == 2:
-        return 239
+    if width == 2:  # bit 1 of nodes 184-239 lies in the ExtraResult bytes
+        return 239 if with_extra else 183
     per = width // 8
     length = FRC_BUFFER_LEN if with_extra else FRC_DATA_LEN
     return min(length // per - 1, 239)
