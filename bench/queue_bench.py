@@ -15,7 +15,10 @@ medians with the [min-max] range.
 3. **RSS growth** with a 1,000,000-reading backlog on disk, against the same backlog in the
    memory queue (what holding it in RAM costs).
 
-    .venv/bin/python bench/queue_bench.py [--runs 3] [--readings 1000000]
+    .venv/bin/python bench/queue_bench.py [--runs 3] [--readings 1000000] [--dir DIR]
+
+``--dir`` (default: the system temp folder) must be on the disk under test: on a tmpfs
+``write_bytes`` stays 0 and fsync costs nothing.
 
 Targets (issue 3): >= 300,000 readings/s; <= 3x the encoded size written; <= 20 MB RSS growth.
 """
