@@ -130,3 +130,33 @@ def test_sensor_with_types_round_trip(types: list[int], rnd: object) -> None:
         types,
     )
     assert [r.raw for r in without] == [raw for _, raw in expected]
+
+
+FRC_TYPES = sorted(t for t in sensor.SENSOR_TYPES if sensor.frc_command_for(t) is not None)
+
+
+@settings(max_examples=300)
+@given(st.sampled_from(FRC_TYPES), st.randoms())
+def test_lossless_frc_value_equals_the_direct_value(type_id: int, rnd: object) -> None:
+    import random
+
+    from edgerun_iqrf.sim.mesh import frc_encode
+
+    assert isinstance(rnd, random.Random)
+    width = sensor.value_width(type_id)
+    assert width is not None
+    raw = rnd.randbytes(width)
+    command = sensor.frc_command_for(type_id)
+    assert command is not None
+    frc = frc_encode(type_id, command, raw)
+    direct = sensor.decode_value(type_id, raw)
+    got = sensor.decode_frc_value(type_id, command, 1, frc)
+    if got.ok:
+        if isinstance(direct, float):
+            assert got.value == direct
+        elif isinstance(direct, str) and isinstance(got.value, str):
+            assert int(got.value, 16) == int(direct, 16)
+        else:
+            assert got.value == direct
+    else:  # error values and values the FRC form cannot carry
+        assert got.status is sensor.FrcStatus.SENSOR_ERROR

@@ -197,6 +197,10 @@ def _frc_hex_minus4(frc: int) -> SensorValue:
     return f"{frc - 4:#010x}"
 
 
+def _frc_binary30(frc: int) -> SensorValue:
+    return f"{(frc - 4) & 0x3FFFFFFF:#010x}"
+
+
 def _frc_float(frc: int) -> SensorValue:
     value: float = struct.unpack("<f", (frc - 4).to_bytes(4, "little"))[0]
     return None if math.isnan(value) else value
@@ -320,7 +324,7 @@ _TYPES: list[SensorType] = [
         "raw",
         "",
         _binary30,
-        {FRC_2BYTE: lambda frc: f"{frc - 4:#06x}", FRC_4BYTE: _frc_hex_minus4},
+        {FRC_2BYTE: lambda frc: f"{frc - 4:#06x}", FRC_4BYTE: _frc_binary30},
     ),
     SensorType(0xA1, "Consumption", "energy", "Wh", _u32_err(), {FRC_4BYTE: _frc_minus4()}),
     SensorType(0xA2, "Datetime", "raw", "", _hex32, {FRC_4BYTE: _frc_hex_minus4}),

@@ -43,7 +43,14 @@ from edgerun_iqrf.dpa import (
     decode_frame,
 )
 from edgerun_iqrf.errors import DpaFormatError
-from edgerun_iqrf.sensor import FRC_1BYTE, FRC_2BIT, FRC_2BYTE, FRC_4BYTE, value_width
+from edgerun_iqrf.sensor import (
+    FRC_1BYTE,
+    FRC_2BIT,
+    FRC_2BYTE,
+    FRC_4BYTE,
+    decode_value,
+    value_width,
+)
 from edgerun_iqrf.sim.model import SensorModel
 
 ERR_FAIL: Final = 0x01
@@ -99,6 +106,8 @@ class SimNode:
 
 def frc_encode(type_id: int, command: int, raw: bytes) -> int:
     """The FRC value a node sends for its raw sensor value (2 = error/out of range)."""
+    if decode_value(type_id, raw) is None:
+        return 2  # the sensor's error value
     width = value_width(type_id)
     if command == FRC_2BIT:
         return 3 if raw[0] & 1 else 2
@@ -126,6 +135,8 @@ def frc_encode(type_id: int, command: int, raw: bytes) -> int:
             return 2
         return v + 4 if v + 4 <= 0xFF else 2
     v = int.from_bytes(raw[:4], "little")
+    if type_id == 0xA0:
+        v &= 0x3FFFFFFF  # binary data30: bits 0-29 only
     if type_id in (0xA4, 0xA5):
         return v
     if v == 0xFFFFFFFF:
