@@ -3,11 +3,12 @@
 
 Defaults and why they have their value:
 
-* ``receive_maximum = 256``: how many unacknowledged messages the broker may have in flight
+* ``receive_maximum = 64``: how many unacknowledged messages the broker may have in flight
   to this client. Messages are acknowledged only after every sink wrote them, so this is the
-  bridge's pipeline depth; 256 batches of 500 readings keep a replica busy at 100k readings/s
-  with a write round trip of up to a second. (mosquitto also caps it with its own
-  ``max_inflight_messages``; see docs/bridge.md.)
+  bridge's pipeline depth *and* its memory: 64 batches of 500 readings are ~6 groups ahead
+  of the sinks, enough to keep a replica above 100k readings/s, and cost ~15 MB of decoded
+  rows; 256 measured no faster and ~50 MB more RSS (bench/bridge_bench.py). mosquitto also
+  caps it with its own ``max_inflight_messages``; see docs/bridge.md.
 * ``session_expiry = "1d"``: how long the broker keeps the session (and queues readings for
   it) while no replica with this client id is connected. A day covers a weekend-free
   redeploy; longer only makes sense with a broker sized for it.
@@ -56,7 +57,7 @@ class MqttConfig(Strict):
     #: Shared-subscription group; ``""`` subscribes without ``$share`` (one replica only).
     share_group: str = "edgerun-bridge"
     session_expiry: Duration = Duration(86400.0)
-    receive_maximum: int = 256
+    receive_maximum: int = 64
     keepalive: int = 30
 
 
