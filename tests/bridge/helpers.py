@@ -130,18 +130,20 @@ async def wait_for(predicate: Callable[[], bool], timeout: float, what: str = "c
 # ------------------------------------------------------------------ read back
 
 
+def points(path: Path) -> list[tuple[int, float]]:
+    """Whisper points, or none while carbon has not created (or finished creating) the file."""
+    try:
+        return read_points(path)
+    except (OSError, ValueError):
+        return []
+
+
 def graphite_points(carbon: Carbon, stream: Stream) -> dict[tuple[str, int], float]:
     """What whisper holds for the stream's series, keyed like ``Stream.expected``."""
     out: dict[tuple[str, int], float] = {}
     for dev in {d for d, _ in stream.expected}:
         path = metric_file(carbon.whisper, f"edgerun.{escape(stream.gateway)}.{escape(dev)}.co2")
-        if not path.exists():
-            continue
-        try:
-            points = read_points(path)
-        except ValueError:  # created but header not written yet
-            continue
-        for ts, v in points:
+        for ts, v in points(path):
             out[(dev, ts * 1000)] = v
     return out
 

@@ -20,7 +20,7 @@ from edgerun.bridge.sinks.graphite import GraphiteConfig, GraphiteSink, escape
 from edgerun.bridge.sinks.influxdb import InfluxConfig, InfluxSink, esc_tag, field_value
 from edgerun.bridge.whisper import find_metrics, read_points
 from edgerun.config.base import ConfigError, Secret
-from tests.bridge.helpers import bridge_config, make_stream, publish, wait_for
+from tests.bridge.helpers import bridge_config, make_stream, points, publish, wait_for
 from tests.bridge.servers import Carbon, Influxd
 from tests.support.mosquitto import Mosquitto
 
@@ -75,7 +75,7 @@ async def test_graphite_templates_and_values(carbon: Carbon) -> None:
 
     def found() -> bool:
         metrics.update(find_metrics(carbon.whisper))
-        return len(metrics) == 2 and all(read_points(p) for p in metrics.values())
+        return len(metrics) == 2 and all(points(p) for p in metrics.values())
 
     await wait_for(found, 20, "whisper files")
     assert sorted(metrics) == ["site.acme.gw_1.co2.mesh_n_1", "site.acme.gw_1.occupied.mesh_n_1"]
