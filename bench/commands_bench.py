@@ -32,22 +32,13 @@ sys.path.insert(0, str(REPO))
 
 import aiomqtt  # noqa: E402
 import anyio  # noqa: E402
-from edgerun_gpio.driver import GpioDriver  # noqa: E402
 from paho.mqtt.packettypes import PacketTypes  # noqa: E402
 from paho.mqtt.properties import Properties  # noqa: E402
 
-from edgerun.clock import ClockState  # noqa: E402
-from edgerun.commands import CommandsConfig, build_router  # noqa: E402
-from edgerun.config.base import convert  # noqa: E402
-from edgerun.config.model import GatewayConfig  # noqa: E402
-from edgerun.drivers.context import BusLimiters, Context  # noqa: E402
-from edgerun.normalize import Normalizer  # noqa: E402
-from edgerun.testing import make_driver  # noqa: E402
-from edgerun.uplink.config import UplinkConfig  # noqa: E402
-from edgerun.uplink.uplink import Uplink  # noqa: E402
 from tests.commands.sender import Sender  # noqa: E402
+from tests.commands.stack import build_stack  # noqa: E402
 from tests.support.mosquitto import Mosquitto  # noqa: E402
-from tests.uplink.helpers import Collector, memory_queue  # noqa: E402
+from tests.uplink.helpers import Collector  # noqa: E402
 
 GW = "gw-bench"
 TOPIC = f"edgerun/{GW}/cmd/io/relay"
@@ -88,42 +79,18 @@ def hostile(i: int) -> bytes:
 
 async def one_run(workdir: Path, n_cmd: int, n_flood: int) -> dict[str, float]:
     with Mosquitto(workdir / "broker") as broker:
-        data = workdir / "data"
-        gateway = GatewayConfig(id=GW, data_dir=str(data))
-        queue = await memory_queue()
-        uplink = Uplink(
-            convert({"url": broker.url, "flush_interval": 0.02}, UplinkConfig), gateway, queue, dict
-        )
-        driver = make_driver(
-            GpioDriver,
-            "io",
-            backend="sim",
-            inputs=[{"name": "door", "line": 4, "mode": "level", "interval": 0.01}],
-            outputs=[{"name": "relay", "line": 17}],
-        )
-        ctx = Context(
-            "io",
-            data / "drivers" / "io",
-            queue,
-            Normalizer("io", ClockState("trusted")),
-            BusLimiters(),
-            {},
-            lambda s, d: None,
-        )
-        commands = convert(
-            {
+        stack = await build_stack(
+            broker.url,
+            workdir / "data",
+            GW,
+            gpio={
+                "inputs": [{"name": "door", "line": 4, "mode": "level", "interval": 0.01}],
+                "outputs": [{"name": "relay", "line": 17}],
+            },
+            commands={
                 "allow": [{"driver": "io", "targets": ["relay"], "actions": ["toggle", "set"]}],
                 "max_pending": max(64, n_flood),
             },
-            CommandsConfig,
-        )
-        router = build_router(
-            commands,
-            gateway_id=GW,
-            data_dir=data,
-            uplink_prefix="edgerun",
-            transport=uplink,
-            drivers={"io": driver},
         )
         collector = Collector(broker.host, broker.port)
         sender = Sender(broker.host, broker.port, ["bench/replies"])
@@ -132,10 +99,7 @@ async def one_run(workdir: Path, n_cmd: int, n_flood: int) -> dict[str, float]:
             await tg.start(collector.run)
             await tg.start(sender.run)
             await tg.start(echo, broker.host, broker.port)
-            await tg.start(uplink.run)
-            await tg.start(router.run)
-            tg.start_soon(driver.run, ctx)
-            await ctx.started_event.wait()
+            await stack.start(tg)
             # Wait for the router's subscription to be live.
             with anyio.fail_after(15):
                 i = 0

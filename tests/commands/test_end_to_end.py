@@ -14,21 +14,11 @@ from typing import Any
 
 import anyio
 import pytest
-from edgerun_gpio.chips.sim import SimChip
-from edgerun_gpio.driver import GpioDriver
 
-from edgerun.clock import ClockState
-from edgerun.commands import CommandsConfig, build_router
-from edgerun.config.base import convert
-from edgerun.config.model import GatewayConfig
-from edgerun.drivers.context import BusLimiters, Context
-from edgerun.normalize import Normalizer
-from edgerun.testing import make_driver
-from edgerun.uplink.config import UplinkConfig
-from edgerun.uplink.uplink import Uplink
 from tests.commands.sender import Sender
+from tests.commands.stack import build_stack
 from tests.support.mosquitto import Mosquitto
-from tests.uplink.helpers import Collector, memory_queue
+from tests.uplink.helpers import Collector
 
 pytestmark = pytest.mark.anyio
 
@@ -125,46 +115,24 @@ def hostile_commands() -> list[tuple[str, bytes, str | None, set[str]]]:
 async def test_allowed_command_toggles_output_and_hostile_ones_are_refused(
     broker: Mosquitto, tmp_path: Path
 ) -> None:
-    data_dir = tmp_path / "data"
-    gateway = GatewayConfig(id=GW, data_dir=str(data_dir))
-    queue = await memory_queue()
-    uplink = Uplink(
-        convert({"url": broker.url, "flush_interval": 0.02}, UplinkConfig), gateway, queue, dict
-    )
-    driver = make_driver(
-        GpioDriver,
-        "io",
-        backend="sim",
-        chip="sim-e2e",
-        inputs=[{"name": "door", "line": 4, "mode": "level", "interval": 0.02, "bias": "pull_up"}],
-        outputs=[{"name": "relay", "line": RELAY_LINE, "max_pulse": 5}],
-    )
-    ctx = Context(
-        "io",
-        data_dir / "drivers" / "io",
-        queue,
-        Normalizer("io", ClockState("trusted")),
-        BusLimiters(),
-        {},
-        lambda state, detail: None,
-    )
-    commands = convert(
-        {
+    stack = await build_stack(
+        broker.url,
+        tmp_path / "data",
+        GW,
+        gpio={
+            "inputs": [
+                {"name": "door", "line": 4, "mode": "level", "interval": 0.02, "bias": "pull_up"}
+            ],
+            "outputs": [{"name": "relay", "line": RELAY_LINE, "max_pulse": 5}],
+        },
+        commands={
             "allow": [
                 {"driver": "io", "targets": ["relay"], "actions": ["set", "toggle", "pulse", "get"]}
             ],
             "max_payload": 512,
         },
-        CommandsConfig,
     )
-    router = build_router(
-        commands,
-        gateway_id=GW,
-        data_dir=data_dir,
-        uplink_prefix="edgerun",
-        transport=uplink,
-        drivers={"io": driver},
-    )
+    router = stack.router
     collector = Collector(broker.host, broker.port)
     sender = Sender(broker.host, broker.port, ["replies/#", f"{BASE}/cmd-result/#"])
 
@@ -174,12 +142,7 @@ async def test_allowed_command_toggles_output_and_hostile_ones_are_refused(
     async with anyio.create_task_group() as tg:
         await tg.start(collector.run)
         await tg.start(sender.run)
-        await tg.start(uplink.run)
-        await tg.start(router.run)
-        tg.start_soon(driver.run, ctx)
-        await ctx.started_event.wait()
-        chip = driver.chip
-        assert isinstance(chip, SimChip)
+        chip = await stack.start(tg)
         await collector.wait_for(lambda: door_readings() >= 3, 10, "door readings arrive")
         # The uplink subscribes after it connects: probe with "get" until one is answered.
         probes = 0
