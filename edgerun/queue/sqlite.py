@@ -386,11 +386,14 @@ class SqliteQueue(ChunkQueue):
                 return
             inserts: list[Chunk] = []
             size = 0
-            for c in self._unwritten.values():
-                if inserts and size + c.nbytes > self.commit_bytes:
-                    break
-                inserts.append(c)
-                size += c.nbytes
+            # While degraded, deletes go first on their own: on a full disk they free the
+            # pages the inserts need.
+            if not (self._stats.degraded and self._deletes):
+                for c in self._unwritten.values():
+                    if inserts and size + c.nbytes > self.commit_bytes:
+                        break
+                    inserts.append(c)
+                    size += c.nbytes
             for c in inserts:
                 del self._unwritten[c.first_id]
                 c.state = WRITING
@@ -402,9 +405,10 @@ class SqliteQueue(ChunkQueue):
                 self._undo(inserts, deletes)
                 self._check_next = isinstance(exc, DamagedError)
                 self._set_degraded(str(exc))
-                await self._call(self._store.close)
-                self._store_ok = False
-                self._all_usable = False
+                if not exc.full:  # a full disk still reads: keep leasing what is on it
+                    await self._call(self._store.close)
+                    self._store_ok = False
+                    self._all_usable = False
                 self._committed.set()
                 return
             except BaseException:
@@ -442,10 +446,11 @@ class SqliteQueue(ChunkQueue):
         st.commit_seconds_last = info.seconds
         st.commit_seconds_total += info.seconds
         st.disk_bytes = info.disk_bytes
-        if self._disk_logical >= 64 * 1024:
+        if self._disk_logical >= 64 * 1024 and info.used_bytes >= 0:
             self._ratio = min(4.0, max(1.0, info.used_bytes / self._disk_logical))
             self._cap = int(self._data_budget / self._ratio)
-        self._recovered()
+        if inserts or not self._unwritten:  # deletes alone do not prove the disk writable
+            self._recovered()
         self._evict()
         if self.config.overflow == "drop_oldest":
             while self._bytes > self._cap and self._ready:

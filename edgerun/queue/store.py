@@ -68,6 +68,11 @@ CREATE TABLE IF NOT EXISTS chunks (
 class StorageError(Exception):
     """The disk cannot be used right now (full, read-only, failing); retry later."""
 
+    def __init__(self, message: str, full: bool = False) -> None:
+        super().__init__(message)
+        #: The disk is full: the file can still be read and shrunk by deletes.
+        self.full = full
+
 
 class DamagedError(StorageError):
     """A commit found the file damaged: verify it (and quarantine it) when reconnecting."""
@@ -281,19 +286,44 @@ class Store:
                 with contextlib.suppress(sqlite3.Error):
                     con.execute("ROLLBACK")
                 raise
-            seconds = time.perf_counter() - t0
+        except sqlite3.Error as exc:
+            if is_transient(exc):
+                full = _code(exc) == 13
+                if full:
+                    self._rewind_wal(con)
+                raise StorageError(str(exc), full=full) from exc
+            raise DamagedError(str(exc)) from exc
+        except OSError as exc:
+            raise StorageError(str(exc)) from exc
+        seconds = time.perf_counter() - t0
+        return CommitInfo(seconds, self.disk_bytes(), self._shrink(con))
+
+    def _rewind_wal(self, con: sqlite3.Connection) -> None:
+        """After a full disk: checkpoint so the next commit writes the WAL from its start.
+
+        The WAL file keeps its size, so a commit that fits in it needs no new blocks; one
+        appended at its end would.
+        """
+        try:
+            con.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+        except sqlite3.Error as exc:
+            log.debug("checkpoint after a full disk failed: %s", exc)
+
+    def _shrink(self, con: sqlite3.Connection) -> int:
+        """Give free pages back when the file is over its budget; returns the used bytes.
+
+        Runs after the commit, which stands whatever happens here; -1 when unknown.
+        """
+        try:
             pages, free = self._pages(con)
             if pages * self._page > self.data_bytes and free:
                 excess = pages - self.data_bytes // self._page
                 con.execute(f"PRAGMA incremental_vacuum({min(free, excess)})")
                 pages, free = self._pages(con)
-        except sqlite3.Error as exc:
-            if is_transient(exc):
-                raise StorageError(str(exc)) from exc
-            raise DamagedError(str(exc)) from exc
-        except OSError as exc:
-            raise StorageError(str(exc)) from exc
-        return CommitInfo(seconds, self.disk_bytes(), (pages - free) * self._page)
+        except (sqlite3.Error, OSError) as exc:
+            log.debug("incremental vacuum of %s failed: %s", self.path, exc)
+            return -1
+        return (pages - free) * self._page
 
     @staticmethod
     def _pages(con: sqlite3.Connection) -> tuple[int, int]:

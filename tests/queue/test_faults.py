@@ -127,3 +127,49 @@ def decode_rows(batch: object) -> list[list[Any]]:
     from tests.queue.conftest import decode
 
     return decode(batch)  # type: ignore[arg-type]
+
+
+async def test_stored_backlog_drains_while_the_disk_is_full(tmp_path: Path) -> None:
+    with tmpfs(tmp_path / "mnt", "4m") as mnt:
+        q = await opened(
+            mnt,
+            chunk_readings=100,
+            commit_interval=0.02,
+            memory_max_bytes=256 * 1024,
+            retry_interval=0.2,
+            cache_bytes=0,
+        )
+        for i in range(2000):
+            q.offer(row(i))
+        await committed(q)
+        await anyio.to_thread.run_sync(fill_up, mnt / "filler", 16 * 1024)
+        n = 2000
+        with anyio.fail_after(20):
+            while not q.stats().degraded:
+                if not q.offer(row(n)):
+                    await q.wait_writable()
+                n += 1
+        # The link is up: the uplink drains everything, the stored backlog included (a
+        # full disk still reads, cache_bytes=0 makes every stored chunk a disk read).
+        seen: list[int] = []
+        while q.stats().depth_readings - q.stats().leased_readings > 0:
+            b = await q.lease(10_000, 1 << 30, 0)
+            seen.extend(r[4] for r in decode_rows(b))
+            q.ack(b)
+        assert sorted(seen) == list(range(n))
+        assert q.stats().dropped["corrupt"] == 0
+        for _ in range(500):
+            q.offer(row(n))
+            n += 1
+        await anyio.to_thread.run_sync(os.unlink, mnt / "filler")
+        with anyio.fail_after(20):
+            while q.stats().degraded:
+                q._kick.set()
+                await q._committed.wait(1.0)
+        await committed(q)
+        await q.aclose()
+        # the acks became deletes once space was back; only the last readings remain
+        q2 = await opened(mnt)
+        vals = [r[4] for r in await drain(q2)]
+        assert vals == list(range(n - 500, n))
+        await q2.aclose()
