@@ -66,6 +66,7 @@ class Supervisor:
         self.started_at = time.time()
         self.queue: ReadingQueue | None = None
         self.uplink: Any = None
+        self.commands: Any = None
         self.runners: list[DriverRunner] = []
         self.ready = False
         self.stopping = False
@@ -98,6 +99,22 @@ class Supervisor:
         from edgerun.uplink import Uplink  # type: ignore[attr-defined]
 
         return Uplink(self.config.uplink, self.config.gateway, queue, self.status)
+
+    def _build_commands(self) -> Any:
+        """The command router (uplink -> router -> driver), when commands are enabled."""
+        cfg = self.config.commands
+        if not cfg.enabled or self.uplink is None:
+            return None
+        from edgerun.commands import build_router
+
+        return build_router(
+            cfg,
+            gateway_id=self.config.gateway.id,
+            data_dir=Path(self.config.gateway.data_dir),
+            uplink_prefix=self.config.uplink.topic_prefix,
+            transport=self.uplink,
+            drivers={r.instance.name: r.driver for r in self.runners},
+        )
 
     # --------------------------------------------------------------------- status
     def status(self) -> dict[str, Any]:
@@ -177,6 +194,9 @@ class Supervisor:
             async with anyio.create_task_group() as upper:
                 if self.uplink is not None:
                     await upper.start(self.uplink.run)
+                self.commands = self._build_commands()
+                if self.commands is not None:
+                    await upper.start(self.commands.run)
                 try:
                     async with anyio.create_task_group() as drivers:
                         for runner in self.runners:

@@ -10,6 +10,4 @@ from edgerun.api import hookimpl
 
 @hookimpl
 def edgerun_register_drivers(register: Callable[[str, Any], None]) -> None:
-    from edgerun_gpio.driver import GpioDriver
-
-    register("gpio", GpioDriver)
+    register("gpio", "edgerun_gpio.driver:GpioDriver")
