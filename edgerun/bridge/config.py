@@ -72,6 +72,8 @@ class BridgeSettings(Strict):
     silence_alarm: Duration = Duration(120.0)
     #: The gateway status series is re-written this often so Graphite has no gaps.
     status_interval: Duration = Duration(60.0)
+    #: Silence after which an ``online`` gateway counts as offline (0 = never).
+    offline_after: Duration = Duration(90.0)
 
 
 class DedupeConfig(Strict):

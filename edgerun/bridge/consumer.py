@@ -72,6 +72,7 @@ class _Item:
 class _Group:
     items: list[_Item] = field(default_factory=list)
     readings: int = 0
+    statuses: list[GatewayStatus] = field(default_factory=list)
 
 
 class Bridge:
@@ -88,7 +89,7 @@ class Bridge:
         self.sinks = list(sinks)
         self.dedupe = dedupe
         self.dead = dead_letters
-        self.fleet = Fleet()
+        self.fleet = Fleet(config.bridge.offline_after)
         m = config.mqtt
         self.prefix = m.topic_prefix.rstrip("/")
         data = f"{self.prefix}/+/data"
@@ -111,6 +112,7 @@ class Bridge:
         self.messages = 0
         self.data_messages = 0
         self.status_messages = 0
+        self.heartbeats = 0
         self.readings_in = 0
         self.readings_written = 0
         self.duplicates = 0
@@ -246,7 +248,8 @@ class Bridge:
             )
         if batch.gateway != item.gateway:
             self.gateway_topic_mismatch += 1
-        self.fleet.heard(batch.gateway)
+        if (change := self.fleet.heard(batch.gateway)) is not None:
+            group.statuses.append(change)
         self.readings_in += len(batch.rows)
         fresh = self.dedupe.claim(batch.gateway, [r[ID] for r in batch.rows])
         if not all(fresh):
@@ -263,6 +266,7 @@ class Bridge:
             statuses: list[GatewayStatus] = []
             if group is not None:
                 statuses = await self._statuses(group)
+            statuses.extend(self.fleet.expire())
             now = time.monotonic()
             if now - self._last_status_write >= self.config.bridge.status_interval and len(
                 self.fleet
@@ -274,7 +278,7 @@ class Bridge:
             await self._write_group(group or _Group(), statuses)
 
     async def _statuses(self, group: _Group) -> list[GatewayStatus]:
-        out: list[GatewayStatus] = []
+        out: list[GatewayStatus] = list(group.statuses)
         for item in group.items:
             if item.kind == "status":
                 self.status_messages += 1
@@ -286,7 +290,9 @@ class Bridge:
                 if change is not None:
                     out.append(change)
             elif item.kind == "heartbeat":
-                self.fleet.heard(item.gateway)
+                self.heartbeats += 1
+                if (change := self.fleet.heard(item.gateway)) is not None:
+                    out.append(change)
             elif item.kind == "other":
                 await self.dead.put(item.msg.topic, item.msg.payload, "unknown-topic")
         return out
@@ -318,6 +324,8 @@ class Bridge:
         self.groups += 1
         session = self._session
         for item in group.items:
+            if item.msg.qos == 0:
+                continue  # nothing to acknowledge (heartbeats are QoS 0)
             if session is not None and session.ack(item.msg):
                 self.acks += 1
             else:
@@ -403,6 +411,7 @@ class Bridge:
             "messages": self.messages,
             "data_messages": self.data_messages,
             "status_messages": self.status_messages,
+            "heartbeats": self.heartbeats,
             "readings_in": self.readings_in,
             "readings_written": self.readings_written,
             "duplicates": self.duplicates,

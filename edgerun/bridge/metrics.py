@@ -18,6 +18,7 @@ COUNTERS = frozenset(
         "messages",
         "data_messages",
         "status_messages",
+        "heartbeats",
         "readings_in",
         "readings_written",
         "duplicates",

@@ -5,6 +5,12 @@ a time (docs/uplink.md). Each change becomes a point of the gateway status serie
 with the time of the change), and the whole fleet's state is re-written every
 ``status_interval`` so a Graphite dashboard has no gaps between changes.
 
+The Last Will is lost on several clustered brokers when the gateway's broker node dies
+(../shared/brokers.md), so the retained status alone can say ``online`` forever. As
+docs/uplink.md recommends, a gateway heard from by neither status, heartbeat nor data for
+``offline_after`` (90 s: three of the uplink's default 30 s heartbeat intervals) counts as
+offline; a heartbeat or data from it makes it online again.
+
 The time of a status message is read from ``ts``, ``time``, ``since`` or ``ts_ms`` (ms or
 s since the epoch, or an ISO 8601 string); when none is usable the receive time is used.
 At most :data:`MAX_GATEWAYS` gateways are tracked (a topic flood cannot grow memory); the
@@ -75,27 +81,51 @@ def parse_status(payload: bytes) -> tuple[bool, int | None]:
 class Fleet:
     """The state of every gateway heard of."""
 
-    def __init__(self) -> None:
+    def __init__(self, offline_after: float = 90.0) -> None:
         self._gws: dict[str, _Gw] = {}
+        #: Seconds of silence (no status, heartbeat or data) after which an ``online``
+        #: gateway counts as offline; 0 disables the rule.
+        self.offline_after = offline_after
 
     def status(self, gw: str, payload: bytes, now_ms: int | None = None) -> GatewayStatus | None:
         """Apply a status message; returns the point to write when the state changed."""
         up, at = parse_status(payload)
         now = now_ms if now_ms is not None else int(time.time() * 1000)
-        changed_ms = at if at is not None else now
+        return self._set(gw, up, at if at is not None else now)
+
+    def heard(self, gw: str, now_ms: int | None = None) -> GatewayStatus | None:
+        """Data or a heartbeat arrived from ``gw``: it is online (a change if it was not)."""
+        g = self._gws.get(gw)
+        if g is not None and g.up:
+            g.heard = time.monotonic()
+            return None
+        now = now_ms if now_ms is not None else int(time.time() * 1000)
+        return self._set(gw, True, now)
+
+    def _set(self, gw: str, up: bool, at_ms: int) -> GatewayStatus | None:
         g = self._gws.pop(gw, None)
-        if g is not None and g.up == up and g.changed_ms >= changed_ms:
+        # Same state again (a birth message after every reconnect), or an older message than
+        # the change already recorded: nothing changes.
+        if g is not None and (g.up == up or at_ms < g.changed_ms):
             g.heard = time.monotonic()
             self._gws[gw] = g
             return None
-        self._remember(gw, _Gw(up, changed_ms, time.monotonic()))
-        return GatewayStatus(gw, up, changed_ms, changed_ms)
+        self._remember(gw, _Gw(up, at_ms, time.monotonic()))
+        return GatewayStatus(gw, up, at_ms, at_ms)
 
-    def heard(self, gw: str) -> None:
-        """Data or a heartbeat arrived from ``gw``."""
-        g = self._gws.get(gw)
-        if g is not None:
-            g.heard = time.monotonic()
+    def expire(self, now_ms: int | None = None) -> list[GatewayStatus]:
+        """Mark gateways silent for ``offline_after`` as offline; returns the changes."""
+        if self.offline_after <= 0:
+            return []
+        limit = time.monotonic() - self.offline_after
+        now = now_ms if now_ms is not None else int(time.time() * 1000)
+        out = []
+        for gw, g in self._gws.items():
+            if g.up and g.heard < limit:
+                g.up = False
+                g.changed_ms = now
+                out.append(GatewayStatus(gw, False, now, now))
+        return out
 
     def _remember(self, gw: str, g: _Gw) -> None:
         while len(self._gws) >= MAX_GATEWAYS:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import aiomqtt
@@ -150,3 +151,31 @@ async def test_dead_letters_on_a_topic(broker: Mosquitto, influx: Influxd, tmp_p
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+def test_fleet_changes_and_silence() -> None:
+    from edgerun.bridge.status import Fleet
+
+    f = Fleet(offline_after=0.2)
+    on = f.status("g", b'{"state": "online", "ts": 1790000001000}')
+    assert on is not None
+    assert (on.up, on.changed_ms) == (True, 1_790_000_001_000)
+    # The birth message after each reconnect is not a change.
+    assert f.status("g", b'{"state": "online", "ts": 1790000005000}') is None
+    # An older retained message is not one either.
+    assert f.status("g", b'{"state": "offline", "ts": 1790000000500}') is None
+    # The Last Will has no time: the receive time is used.
+    off = f.status("g", b'{"state": "offline", "ts": null}', now_ms=1_790_000_009_000)
+    assert off is not None
+    assert (off.up, off.changed_ms) == (False, 1_790_000_009_000)
+    back = f.heard("g", now_ms=1_790_000_009_500)  # a heartbeat or data: online again
+    assert back is not None
+    assert back.up
+    assert f.expire() == []
+    deadline = time.monotonic() + 5
+    changes = f.expire(now_ms=1_790_000_012_000)
+    while not changes and time.monotonic() < deadline:  # silence for offline_after
+        time.sleep(0.05)
+        changes = f.expire(now_ms=1_790_000_012_000)
+    assert [(c.gateway, c.up, c.changed_ms) for c in changes] == [("g", False, 1_790_000_012_000)]
+    assert f.online() == 0
