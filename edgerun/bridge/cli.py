@@ -1,7 +1,9 @@
 """``edgerun bridge -c FILE``: run the datacenter bridge until SIGTERM/SIGINT.
 
-``--check`` validates the file (and that every sink type is installed) and exits. Exit
-status: 0 after a clean stop, 2 for an invalid config, 1 for anything else.
+``--check`` validates the file (and that every sink type is installed) and exits.
+``--retire`` drains this replica's broker session, ends it and exits (see
+:meth:`Bridge.retire`). Exit status: 0 after a clean stop, 2 for an invalid config, 1 for
+anything else.
 """
 
 from __future__ import annotations
@@ -61,6 +63,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("-c", "--config", required=True, help="bridge config file (TOML)")
     parser.add_argument("--check", action="store_true", help="validate the config and exit")
+    parser.add_argument(
+        "--retire",
+        action="store_true",
+        help="drain this replica's broker session, end it and exit (scaling down for good)",
+    )
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -77,6 +84,14 @@ def main(argv: list[str] | None = None) -> int:
         for p in exc.problems:
             print(f"{args.config}: {p}", file=sys.stderr)
         return 2
+    if args.retire:
+        try:
+            n = asyncio.run(bridge.retire())
+        except Exception as exc:  # report it and let the operator retry
+            print(f"retire failed: {exc}", file=sys.stderr)
+            return 1
+        print(f"{cfg.mqtt.client_id}: session drained ({n} messages) and ended")
+        return 0
     with contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt):
         asyncio.run(_serve(bridge))
     return 0

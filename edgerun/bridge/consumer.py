@@ -108,6 +108,8 @@ class Bridge:
         self._last_data = time.monotonic()
         self._since_subscribe = time.monotonic()
         self._last_status_write = 0.0
+        self._last_rx = time.monotonic()
+        self._busy = False
         # counters
         self.messages = 0
         self.data_messages = 0
@@ -141,24 +143,76 @@ class Bridge:
                     await s.close()
             self.dedupe.close()
 
-    async def _connection_loop(self) -> None:
+    def _new_session(self, session_expiry: float) -> Session:
         m = self.config.mqtt
         host, port, tls = parse_mqtt_url(m.url)
+        self._generation += 1
+        return Session(
+            host,
+            port,
+            m.client_id,
+            tls=tls,
+            username=m.username,
+            password=m.password.value if m.password is not None else None,
+            session_expiry=session_expiry,
+            receive_maximum=m.receive_maximum,
+            keepalive=m.keepalive,
+            generation=self._generation,
+        )
+
+    async def retire(self, idle: float = 2.0) -> int:
+        """Drain this replica's session and end it; returns the messages processed.
+
+        A persistent member of a shared subscription keeps receiving its share while it is
+        offline (mosquitto queues it in the session until the session expires), so a
+        replica that is removed for good must be retired: connect with its client id and a
+        session expiry of 0, unsubscribe (no new messages), write and acknowledge what is
+        queued, and disconnect once nothing arrived for ``idle`` seconds - the broker then
+        deletes the session. A connection failure raises (retire again).
+        """
+        for s in self.sinks:
+            await s.open()
+        try:
+            async with asyncio.TaskGroup() as tg:
+                conn = tg.create_task(self._retire_connection())
+                proc = tg.create_task(self._process_loop())
+                await self.connected.wait()
+                while not (
+                    self._inbox.empty()
+                    and not self._busy
+                    and time.monotonic() - self._last_rx >= idle
+                ):
+                    if conn.done():
+                        break
+                    await asyncio.sleep(0.05)
+                proc.cancel()
+                conn.cancel()
+        finally:
+            for s in self.sinks:
+                with contextlib.suppress(Exception):
+                    await s.close()
+            self.dedupe.close()
+        return self.messages
+
+    async def _retire_connection(self) -> None:
+        session = self._new_session(0)
+        async with session:
+            self.connects += 1
+            self._session = session
+            self.dead.publisher = session.publish
+            await session.unsubscribe(self.topics)
+            self._last_rx = time.monotonic()
+            self.connected.set()
+            log.info("retiring %s: draining its session", self.config.mqtt.client_id)
+            async for msg in session.messages():
+                self._last_rx = time.monotonic()
+                self._inbox.put_nowait(msg)
+
+    async def _connection_loop(self) -> None:
+        m = self.config.mqtt
         delay = float(self.config.bridge.retry_initial)
         while True:
-            self._generation += 1
-            session = Session(
-                host,
-                port,
-                m.client_id,
-                tls=tls,
-                username=m.username,
-                password=m.password.value if m.password is not None else None,
-                session_expiry=m.session_expiry,
-                receive_maximum=m.receive_maximum,
-                keepalive=m.keepalive,
-                generation=self._generation,
-            )
+            session = self._new_session(m.session_expiry)
             try:
                 async with session:
                     self.connects += 1
@@ -177,6 +231,7 @@ class Bridge:
                     log.info("subscribed to %s", ", ".join(self.topics))
                     delay = float(self.config.bridge.retry_initial)
                     async for msg in session.messages():
+                        self._last_rx = time.monotonic()
                         self._inbox.put_nowait(msg)
             except (aiomqtt.MqttError, SubscribeRefused, OSError) as exc:
                 self.connect_failures += 1
@@ -203,6 +258,7 @@ class Bridge:
             first = await asyncio.wait_for(self._inbox.get(), 1.0)
         except TimeoutError:
             return None
+        self._busy = True  # a message is out of the inbox: not drained until it is acked
         group = _Group()
         deadline = time.monotonic() + cfg.flush_interval
         msg: Incoming | None = first
@@ -261,21 +317,25 @@ class Bridge:
 
     async def _process_loop(self) -> None:
         while True:
-            group = await self._collect()
-            self._check_alarms()
-            statuses: list[GatewayStatus] = []
-            if group is not None:
-                statuses = await self._statuses(group)
-            statuses.extend(self.fleet.expire())
-            now = time.monotonic()
-            if now - self._last_status_write >= self.config.bridge.status_interval and len(
-                self.fleet
-            ):
-                statuses.extend(self.fleet.snapshot(int(time.time() * 1000)))
-                self._last_status_write = now
-            if group is None and not statuses:
-                continue
-            await self._write_group(group or _Group(), statuses)
+            try:
+                await self._process_one()
+            finally:
+                self._busy = False
+
+    async def _process_one(self) -> None:
+        group = await self._collect()
+        self._check_alarms()
+        statuses: list[GatewayStatus] = []
+        if group is not None:
+            statuses = await self._statuses(group)
+        statuses.extend(self.fleet.expire())
+        now = time.monotonic()
+        if now - self._last_status_write >= self.config.bridge.status_interval and len(self.fleet):
+            statuses.extend(self.fleet.snapshot(int(time.time() * 1000)))
+            self._last_status_write = now
+        if group is None and not statuses:
+            return
+        await self._write_group(group or _Group(), statuses)
 
     async def _statuses(self, group: _Group) -> list[GatewayStatus]:
         out: list[GatewayStatus] = list(group.statuses)

@@ -99,6 +99,9 @@ class Session:
             raise SubscribeRefused(f"SUBACK did not grant QoS 1: {detail}")
         return values
 
+    async def unsubscribe(self, topics: Sequence[str]) -> None:
+        await self.client.unsubscribe(list(topics), timeout=30)
+
     async def messages(self) -> AsyncIterator[Incoming]:
         async for m in self.client.messages:
             data = bytes(m.payload)

@@ -8,13 +8,16 @@ from pathlib import Path
 
 import pytest
 
+from edgerun.bridge.consumer import Bridge
 from edgerun.bridge.service import build_bridge
 from tests.bridge.helpers import (
+    Stream,
     bridge_config,
     influx_points,
     make_stream,
     publish,
     status_payload,
+    subset,
     wait_for,
 )
 from tests.bridge.servers import Influxd
@@ -93,3 +96,47 @@ async def test_silence_while_gateways_are_online_raises_the_alarm(
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_retiring_a_replica_drains_its_share(
+    broker: Mosquitto, influx: Influxd, tmp_path: Path
+) -> None:
+    """An offline group member keeps getting its share; retiring it hands that share over."""
+
+    def replica(name: str) -> Bridge:
+        return build_bridge(bridge_config(broker, tmp_path, influx=influx, client_id=name))
+
+    a, b = replica("replica-a"), replica("replica-b")
+    ta, tb = asyncio.create_task(a.run()), asyncio.create_task(b.run())
+    try:
+        await asyncio.wait_for(a.connected.wait(), 10)
+        await asyncio.wait_for(b.connected.wait(), 10)
+        ta.cancel()  # replica-a goes away; its session stays in the broker
+        await asyncio.gather(ta, return_exceptions=True)
+        first = make_stream("gw-r", 2000, per_batch=50)
+        await publish(broker, "gw-r", first.payloads)
+        await wait_for(lambda: b.stats()["acks"] > 0, 10, "b works")
+        t_quiet = time.monotonic()
+        await wait_for(lambda: time.monotonic() - t_quiet > 1.0, 5, "b done with its share")
+        share_b = b.stats()["data_messages"]
+        assert 0 < share_b < len(first.payloads)  # the rest waits in replica-a's session
+        drained = await asyncio.wait_for(replica("replica-a").retire(idle=1.0), 30)
+        assert drained == len(first.payloads) - share_b
+        assert influx_points(influx, first) == first.expected
+        # From now on everything goes to replica-b.
+        second = make_stream("gw-r", 500, per_batch=50, first_id=10_000, t0_ms=first_t0(first))
+        await publish(broker, "gw-r", second.payloads)
+        await wait_for(
+            lambda: b.stats()["data_messages"] == share_b + len(second.payloads), 10, "all to b"
+        )
+        await wait_for(
+            lambda: subset(influx_points(influx, second), second) == second.expected, 10, "b wrote"
+        )
+    finally:
+        tb.cancel()
+        await asyncio.gather(tb, return_exceptions=True)
+
+
+def first_t0(stream: Stream) -> int:
+    """A start time after the stream's last reading (so the series do not overlap)."""
+    return max(ts for _, ts in stream.expected) + 1000
