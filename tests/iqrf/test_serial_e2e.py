@@ -76,21 +76,23 @@ async def test_led_pulse_and_broadcast(mesh: Mesh) -> None:
 
 
 @pytest.mark.parametrize("addr", [2, 3])
-async def test_unreachable_node_times_out_at_the_computed_timeout(mesh: Mesh, addr: int) -> None:
-    mesh.sim.nodes[addr].unreachable = True
-    hops = mesh.sim.nodes[addr].hops
+async def test_unreachable_node_times_out_at_the_computed_timeout(
+    timed_mesh: Mesh, addr: int
+) -> None:
+    timed_mesh.sim.nodes[addr].unreachable = True
+    hops = timed_mesh.sim.nodes[addr].hops
     # STD mode, short request (40 ms slot): (hops+1)*40 + (hops+1)*60 + 40
     expected_ms = (hops + 1) * 40 + (hops + 1) * 60 + 40
     start = time.monotonic()
     with pytest.raises(DpaTimeout) as err:
-        await mesh.client.read_sensors_with_types(addr)
+        await timed_mesh.client.read_sensors_with_types(addr)
     elapsed = time.monotonic() - start
-    assert mesh.engine.last_timeout_ms == expected_ms
+    assert timed_mesh.engine.last_timeout_ms == expected_ms
     assert err.value.waited_s == pytest.approx(expected_ms / 1000)
     assert elapsed >= expected_ms / 1000
     assert elapsed < expected_ms / 1000 + 0.5
     # the rest of the network still answers
-    assert len(await mesh.client.read_sensors_with_types(1)) == 3
+    assert len(await timed_mesh.client.read_sensors_with_types(1)) == 3
 
 
 async def test_garbage_on_the_line_mid_stream(mesh: Mesh) -> None:
@@ -231,12 +233,12 @@ async def test_node_initiated_request_goes_to_subscribers(mesh: Mesh) -> None:
     assert seen == [Request(1, 0x20, 0x05, 0x0602, b"\x01\x02")]
 
 
-async def test_lp_mode_timeout_from_the_reset_message(mesh: Mesh) -> None:
-    mesh.sim.std_mode = False
-    mesh.sim.send_reset()
-    await wait_for(lambda: mesh.engine.std_mode is False)
-    mesh.sim.nodes[1].unreachable = True
+async def test_lp_mode_timeout_from_the_reset_message(timed_mesh: Mesh) -> None:
+    timed_mesh.sim.std_mode = False
+    timed_mesh.sim.send_reset()
+    await wait_for(lambda: timed_mesh.engine.std_mode is False)
+    timed_mesh.sim.nodes[1].unreachable = True
     with pytest.raises(DpaTimeout):
-        await mesh.client.read_sensors_with_types(1)
+        await timed_mesh.client.read_sensors_with_types(1)
     # LP: 80 ms request slot, 110 ms worst-case response slot
-    assert mesh.engine.last_timeout_ms == 2 * 80 + 2 * 110 + 40
+    assert timed_mesh.engine.last_timeout_ms == 2 * 80 + 2 * 110 + 40
