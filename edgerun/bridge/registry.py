@@ -1,51 +1,49 @@
-"""Which sink types exist: the ``edgerun_register_sinks`` hook of every ``edgerun`` plugin.
+"""Which sink types exist: the ``edgerun_register_sinks`` hook, through the shared loader.
 
-The built-in Graphite and InfluxDB sinks are registered by :mod:`edgerun.bridge.plugin`
-through the same entry-point mechanism a third party uses. A plugin that fails to import
-is logged and skipped (the bridge still runs with the sinks it has); a configured sink type
-nobody registered is a configuration error naming the known types.
+Sinks are found exactly like drivers (:mod:`edgerun.plugins`: the ``edgerun`` entry-point
+group, the allow/deny settings and environment variables, a broken plugin logged and
+skipped). A plugin may register a class or a ``"module:Class"`` string; strings are
+imported only for the sink types a config actually uses. The built-in Graphite and InfluxDB
+sinks come from :mod:`edgerun.bridge.plugin` by the same route.
 """
 
 from __future__ import annotations
 
-import importlib.metadata as md
-import logging
 from typing import Any
 
-import pluggy
-
-from edgerun import hookspecs
+from edgerun import plugins
 from edgerun.bridge.sinks.base import Sink
 
-log = logging.getLogger("edgerun.bridge.registry")
+
+def sink_refs() -> dict[str, Any]:
+    """Registered sink types: name -> class or import string."""
+    return dict(plugins.registry().sinks)
 
 
-def sink_types(group: str = hookspecs.PROJECT) -> dict[str, type[Sink]]:
-    """Load every plugin of ``group`` and collect the sink classes they register."""
-    pm = pluggy.PluginManager(hookspecs.PROJECT)
-    pm.add_hookspecs(hookspecs)
-    for ep in md.entry_points(group=group):
+def sink_class(name: str) -> type[Sink]:
+    """The class of sink type ``name``; raises ``LookupError`` or ``ValueError`` with why."""
+    refs = sink_refs()
+    if name not in refs:
+        known = ", ".join(sorted(refs)) or "none"
+        raise LookupError(f"unknown sink {name!r} (installed: {known})")
+    try:
+        cls = plugins.resolve(refs[name])
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ValueError(f"sink {name!r} cannot be loaded: {exc}") from None
+    if not (isinstance(cls, type) and issubclass(cls, Sink)):
+        raise ValueError(f"sink {name!r} is not a subclass of edgerun.bridge.sinks.base.Sink")
+    return cls
+
+
+def sink_types() -> dict[str, type[Sink]]:
+    """Every registered sink type that loads, resolved (for listings and tests)."""
+    out = {}
+    for name in sink_refs():
         try:
-            pm.register(ep.load(), name=ep.name)
-        except Exception as exc:
-            log.error("plugin %s (%s) failed to load: %s", ep.name, ep.value, exc)
-    found: dict[str, type[Sink]] = {}
-
-    def register(name: str, cls: type[Any]) -> None:
-        if not (isinstance(cls, type) and issubclass(cls, Sink)):
-            log.error("sink %r is not a subclass of edgerun.bridge.sinks.base.Sink", name)
-            return
-        if name in found and found[name] is not cls:
-            log.error("sink type %r registered twice; keeping the first", name)
-            return
-        found[name] = cls
-
-    for impl in pm.hook.edgerun_register_sinks.get_hookimpls():
-        try:
-            impl.function(register=register)
-        except Exception as exc:
-            log.error("plugin %s failed in edgerun_register_sinks: %s", impl.plugin_name, exc)
-    return found
+            out[name] = sink_class(name)
+        except (LookupError, ValueError):
+            continue
+    return out
 
 
-__all__ = ["sink_types"]
+__all__ = ["sink_class", "sink_refs", "sink_types"]

@@ -13,7 +13,7 @@ from edgerun.bridge.config import BridgeConfig
 from edgerun.bridge.consumer import Bridge
 from edgerun.bridge.deadletter import DeadLetters
 from edgerun.bridge.dedupe import DedupeStore
-from edgerun.bridge.registry import sink_types
+from edgerun.bridge.registry import sink_class
 from edgerun.bridge.sinks.base import Sink
 from edgerun.config.base import ConfigError, Problem, convert
 
@@ -29,14 +29,13 @@ def _path(cfg: BridgeConfig, raw: str) -> Path | None:
 
 def build_sinks(cfg: BridgeConfig) -> list[Sink]:
     """Instantiate every ``[[sinks]]`` entry; raises ConfigError listing all problems."""
-    types = sink_types()
     sinks: list[Sink] = []
     problems: list[Problem] = []
     for i, spec in enumerate(cfg.sinks):
-        cls = types.get(spec.type)
-        if cls is None:
-            known = ", ".join(sorted(types)) or "none"
-            problems.append(Problem(f"sinks[{i}].type", f"unknown sink {spec.type!r} ({known})"))
+        try:
+            cls = sink_class(spec.type)
+        except (LookupError, ValueError) as exc:
+            problems.append(Problem(f"sinks[{i}].type", str(exc).strip("'\"")))
             continue
         try:
             conf = convert(spec.options, cls.config_type, prefix=f"sinks[{i}]")

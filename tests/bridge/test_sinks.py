@@ -53,7 +53,7 @@ def test_unknown_template_placeholder_is_a_config_error(tmp_path: Path) -> None:
         build_sinks(build_config(raw))
     text = str(exc.value)
     assert "sinks[0]: unknown placeholder {room}" in text
-    assert "sinks[1].type: unknown sink 'nope'" in text
+    assert "sinks[1].type: unknown sink 'nope' (installed:" in text
 
 
 @pytest.mark.anyio
