@@ -92,8 +92,13 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"{cfg.mqtt.client_id}: session drained ({n} messages) and ended")
         return 0
-    with contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt):
-        asyncio.run(_serve(bridge))
+    try:
+        with contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt):
+            asyncio.run(_serve(bridge))
+    except Exception as exc:  # e.g. the metrics port is taken: say so, exit 1
+        for err in getattr(exc, "exceptions", [exc]):
+            log.error("bridge stopped: %s: %s", type(err).__name__, err)
+        return 1
     return 0
 
 

@@ -47,8 +47,13 @@ from edgerun.bridge.status import Fleet, StatusError
 log = logging.getLogger("edgerun.bridge")
 
 
+#: Attempts after an unexpected exception from a sink before its data counts as refused.
+BUG_RETRIES = 3
+
+
 @dataclass(slots=True)
 class _SinkStats:
+    errors: int = 0
     batches_written: int = 0
     readings_written: int = 0
     retries: int = 0
@@ -419,12 +424,30 @@ class Bridge:
         return refused
 
     async def _retrying(self, sink: Sink, st: _SinkStats, call: Any) -> None:
+        """Call until it succeeds; SinkRejected propagates.
+
+        An exception a sink should not raise (a bug, an unwrapped library error) is retried
+        like an outage :data:`BUG_RETRIES` times and then treated as a refusal, so a broken
+        plugin sends data to the dead letters instead of stopping the bridge or blocking the
+        stream forever.
+        """
         cfg = self.config.bridge
         delay = float(cfg.retry_initial)
+        unexpected = 0
         while True:
             t0 = time.perf_counter()
             try:
-                await call()
+                try:
+                    await call()
+                except (SinkUnavailable, SinkRejected):
+                    raise
+                except Exception as exc:
+                    st.errors += 1
+                    unexpected += 1
+                    log.exception("sink %s raised %s", sink.name, type(exc).__name__)
+                    if unexpected > BUG_RETRIES:
+                        raise SinkRejected(f"sink error: {type(exc).__name__}: {exc}") from exc
+                    raise SinkUnavailable(f"{type(exc).__name__}: {exc}") from exc
             except SinkUnavailable as exc:
                 st.retries += 1
                 if st.available:
@@ -498,6 +521,7 @@ class Bridge:
             out[p + "readings_written"] = st.readings_written
             out[p + "batches_written"] = st.batches_written
             out[p + "retries"] = st.retries
+            out[p + "errors"] = st.errors
             out[p + "rejected_batches"] = st.rejected_batches
             out[p + "writes"] = st.writes
             out[p + "write_seconds_sum"] = round(st.write_seconds_sum, 6)

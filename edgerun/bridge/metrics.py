@@ -36,6 +36,7 @@ COUNTERS = frozenset(
         "dedupe_corrupt_files",
         "batches_written",
         "retries",
+        "errors",
         "rejected_batches",
         "writes",
         "write_seconds_sum",

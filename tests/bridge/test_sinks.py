@@ -6,16 +6,25 @@ import asyncio
 import http.server
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from edgerun.api import hookimpl
 from edgerun.bridge.batch import Batch
 from edgerun.bridge.config import build_config
+from edgerun.bridge.consumer import Bridge
+from edgerun.bridge.registry import sink_class
 from edgerun.bridge.service import build_bridge, build_sinks
-from edgerun.bridge.sinks.base import SinkRejected, SinkUnavailable
+from edgerun.bridge.sinks.base import (
+    GatewayStatus,
+    Sink,
+    SinkConfig,
+    SinkRejected,
+    SinkUnavailable,
+)
 from edgerun.bridge.sinks.graphite import GraphiteConfig, GraphiteSink, escape
 from edgerun.bridge.sinks.influxdb import InfluxConfig, InfluxSink, esc_tag, field_value
 from edgerun.bridge.whisper import find_metrics, read_points
@@ -205,3 +214,72 @@ async def test_influx_v2_request_shape(capture: tuple[str, type[_Capture]]) -> N
     with pytest.raises(SinkUnavailable):
         await sink.write([Batch("g", True, rows[:1])])
     await sink.close()
+
+
+class _ListSink(Sink):
+    """A sink of the test's own: keeps rows in a list, and has a bug on device "boom"."""
+
+    def __init__(self, name: str, config: Any) -> None:
+        super().__init__(name, config)
+        self.rows: list[tuple[Any, ...]] = []
+
+    async def write(self, batches: Sequence[Batch]) -> int:
+        rows = [r for b in batches for r in b.rows]
+        if any(r[2] == "boom" for r in rows):
+            raise TypeError("a bug in the sink")
+        self.rows.extend(rows)
+        return len(rows)
+
+    async def write_status(self, states: Sequence[GatewayStatus]) -> None:
+        pass
+
+
+_ListSink.config_type = SinkConfig
+
+
+@hookimpl
+def edgerun_register_sinks(register: Any) -> None:
+    register("list", _ListSink)
+
+
+def test_third_party_sink_through_the_plugin_loader() -> None:
+    import sys
+
+    from edgerun import plugins
+
+    try:
+        plugins.load_plugins(extra_modules=[sys.modules[__name__]])
+        assert sink_class("list") is _ListSink
+        assert sink_class("graphite") is GraphiteSink  # built-ins still there
+    finally:
+        plugins.load_plugins()
+
+
+@pytest.mark.anyio
+async def test_a_buggy_sink_sends_data_to_dead_letters_not_down(
+    broker: Mosquitto, influx: Influxd, tmp_path: Path
+) -> None:
+    from edgerun.bridge.deadletter import DeadLetters
+    from edgerun.bridge.dedupe import DedupeStore
+    from edgerun.payload import Encoder
+
+    cfg = bridge_config(broker, tmp_path, influx=influx)
+    buggy = _ListSink("buggy", SinkConfig())
+    influx_sink = InfluxSink("influx", InfluxConfig(url=influx.url))
+    bridge = Bridge(cfg, [buggy, influx_sink], DedupeStore(None), DeadLetters(tmp_path / "d"))
+    task = asyncio.create_task(bridge.run())
+    try:
+        await asyncio.wait_for(bridge.connected.wait(), 10)
+        enc = Encoder("gw-b")
+        bad = enc.encode_rows([[1, TS, "boom", "co2", 1.0, "ppm", True, None]])
+        good = make_stream("gw-b", 30, per_batch=10, first_id=10)
+        await publish(broker, "gw-b", [bad, *good.payloads])
+        await wait_for(lambda: bridge.stats()["acks"] == 4, 20, "acks")
+        st = bridge.stats()
+        assert st["dead_letters_rejected"] == 1
+        assert st["sink_buggy_errors"] >= 4  # retried, then refused
+        assert len(buggy.rows) == 30
+        assert not task.done()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
