@@ -47,12 +47,8 @@ EXIT_CONFIG: Final = 78
 
 def open_queue(config: EdgerunConfig) -> ReadingQueue:
     """The queue the config asks for (SQLite under ``data_dir/queue`` or memory)."""
-    try:
-        from edgerun.queue import open_queue as factory
-    except ImportError:  # pragma: no cover - until the durable queue lands
-        from edgerun.queue.memory import MemoryQueue
+    from edgerun.queue import open_queue as factory
 
-        return MemoryQueue(config.queue)
     return factory(config.queue, Path(config.gateway.data_dir))
 
 
@@ -96,7 +92,7 @@ class Supervisor:
         if not self.config.uplink.enabled:
             log.warning("uplink disabled: readings stay in the queue")
             return None
-        from edgerun.uplink import Uplink  # type: ignore[attr-defined]
+        from edgerun.uplink import Uplink
 
         return Uplink(self.config.uplink, self.config.gateway, queue, self.status)
 

@@ -200,8 +200,8 @@ def main(argv: list[str] | None = None) -> int:
         assert registry is not None
         _help, ref = registry.commands[args.plugin_command]
         fn = resolve(ref)
-        code: int = fn(list(args.args))
-        return code
+        plugin_code: int = fn(list(args.args))
+        return plugin_code
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE

@@ -12,7 +12,7 @@ from edgerun.queue.config import QueueConfig
 
 async def drain_queue(data_dir: Path) -> list[list[object]]:
     """Open the queue under ``data_dir``, lease and ack everything; returns the rows."""
-    from edgerun.queue import open_queue  # type: ignore[attr-defined]
+    from edgerun.queue import open_queue
 
     queue = open_queue(convert({}, QueueConfig), data_dir)
     await queue.open()

@@ -19,6 +19,6 @@ def edgerun_register_drivers(register: Callable[[str, Any], None]) -> None:
 
 @hookimpl
 def edgerun_register_commands(
-    register: Callable[[str, str, Callable[[list[str]], int]], None],
+    register: Callable[[str, str, Any], None],
 ) -> None:
     register("ble", "BLE tools: decode advertisements", "edgerun_ble.cli:main")

@@ -108,8 +108,8 @@ class SyntheticDriver(Driver[SyntheticConfig]):
         while self._seq < limit:
             # Emit everything that is due, then sleep until the next reading is: the rate
             # holds on average even when the loop is late.
-            now = time.monotonic()
-            due = min(int((now - next_at) / period) + 1, int(min(limit - self._seq, 10_000)))
+            mono = time.monotonic()
+            due = min(int((mono - next_at) / period) + 1, int(min(limit - self._seq, 10_000)))
             if due > 0:
                 now_ms = ctx.now_ms()
                 first = self._seq
