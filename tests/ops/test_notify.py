@@ -106,8 +106,8 @@ async def test_watchdog_pings_at_half_the_interval(
     notify_socket: tuple[socket.socket, str],
 ) -> None:
     sock, path = notify_socket
-    n = Notifier.from_env({"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "200000"})
-    assert n.watchdog_interval == 0.1
+    n = Notifier.from_env({"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "400000"})
+    assert n.watchdog_interval == 0.2
     stamps: list[float] = []
     async with anyio.create_task_group() as tg:
         tg.start_soon(n.run_watchdog)
@@ -117,7 +117,7 @@ async def test_watchdog_pings_at_half_the_interval(
             stamps.append(time.monotonic())
         tg.cancel_scope.cancel()
     gaps = [b - a for a, b in itertools.pairwise(stamps)]
-    assert all(0.05 < g < 0.2 for g in gaps), gaps  # well inside the 0.2 s watchdog
+    assert all(0.15 < g < 0.4 for g in gaps), gaps  # every ping inside the 0.4 s watchdog
 
 
 @pytest.mark.anyio
@@ -165,7 +165,7 @@ def test_real_subprocess_notifies_in_order(notify_socket: tuple[socket.socket, s
         "                break\n"
         "anyio.run(main)\n"
     )
-    env = {**os.environ, "NOTIFY_SOCKET": path, "WATCHDOG_USEC": "300000"}
+    env = {**os.environ, "NOTIFY_SOCKET": path, "WATCHDOG_USEC": "600000"}
     proc = subprocess.Popen([sys.executable, "-c", code], env=env)
     try:
         assert recv(sock) == {"READY": "1", "STATUS": "started"}
@@ -183,4 +183,4 @@ def test_real_subprocess_notifies_in_order(notify_socket: tuple[socket.socket, s
             proc.kill()
             proc.wait()
     gaps = [b - a for a, b in itertools.pairwise(stamps)]
-    assert all(g < 0.3 for g in gaps), gaps
+    assert all(g < 0.6 for g in gaps), gaps  # inside the 0.6 s watchdog
