@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from uplink_bench import Counter, spread, start_broker  # noqa: E402
+from uplink_bench import Counter, prime_session, spread, start_broker  # noqa: E402
 
 EDGERUN = str(Path(sys.executable).with_name("edgerun"))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -115,7 +115,13 @@ def flood(work: Path, n: int) -> dict[str, float]:
     broker = start_broker(work / "broker-flood")
     try:
         counter = Counter(broker.port, n, work, timeout=600)
-        cfg = write_config(work / "flood.toml", broker.port, work / "data-flood", rate=0, count=n)
+        cfg = write_config(
+            work / "flood.toml",
+            broker.port,
+            work / f"data-flood-{time.monotonic_ns()}",
+            rate=0,
+            count=n,
+        )
         gw = Gateway(cfg, work / "flood.log")
         try:
             res = counter.result(timeout=600)
@@ -184,11 +190,21 @@ def baseline(work: Path, n: int) -> float:
 def backlog(work: Path, n: int) -> dict[str, float]:
     from tests.support.mosquitto import Mosquitto
 
-    broker = Mosquitto(work / "broker-backlog", extra_config="max_inflight_messages 1000")
+    broker = Mosquitto(
+        work / f"broker-backlog-{time.monotonic_ns()}",
+        persistence=True,
+        extra_config="max_inflight_messages 1000",
+    )
+    # The subscriber's persistent session exists before the outage, so the broker queues
+    # every batch for it from the moment it is back, whoever connects first.
+    broker.start()
+    client_id = f"bench-backlog-{time.monotonic_ns()}"
+    prime_session(broker.port, client_id)
+    broker.stop()
     cfg = write_config(
         work / "backlog.toml",
         broker.port,
-        work / "data-backlog",
+        work / f"data-backlog-{time.monotonic_ns()}",
         rate=0,
         count=n,
         uplink='backoff_cap = "1s"',
@@ -198,8 +214,8 @@ def backlog(work: Path, n: int) -> dict[str, float]:
         gw.wait_log("driver syn finished", 600)
         broker.start()
         t0 = time.time()
-        counter = Counter(broker.port, n, work, timeout=600)
-        res = counter.result(timeout=600)
+        counter = Counter(broker.port, n, work, timeout=300, client_id=client_id)
+        res = counter.result(timeout=300)
     finally:
         gw.stop()
         broker.close()

@@ -51,6 +51,7 @@ def run_counter(argv: list[str]) -> int:
     p.add_argument("--out", required=True)
     p.add_argument("--timeout", type=float, default=300)
     p.add_argument("--latency", action="store_true", help="record arrival - ts per reading")
+    p.add_argument("--client-id", help="resume this persistent session (clean_session off)")
     a = p.parse_args(argv)
     import threading
     import zlib
@@ -94,7 +95,11 @@ def run_counter(argv: list[str]) -> int:
         if len(ids) >= a.expect:
             done.set()
 
-    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-counter-{os.getpid()}")
+    c = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=a.client_id or f"bench-counter-{os.getpid()}",
+        clean_session=a.client_id is None,
+    )
     c.on_message = on_message
     c.max_inflight_messages_set(0)
     c.connect("127.0.0.1", a.port, 60)
@@ -119,7 +124,14 @@ class Counter:
     """The counter as a subprocess."""
 
     def __init__(
-        self, port: int, expect: int, workdir: Path, *, latency: bool = False, timeout: float = 300
+        self,
+        port: int,
+        expect: int,
+        workdir: Path,
+        *,
+        latency: bool = False,
+        timeout: float = 300,
+        client_id: str | None = None,
     ) -> None:
         self.out = workdir / f"counter-{time.monotonic_ns()}.json"
         cmd = [
@@ -135,6 +147,8 @@ class Counter:
             "--timeout",
             str(timeout),
         ]
+        if client_id is not None:
+            cmd += ["--client-id", client_id]
         if latency:
             cmd.append("--latency")
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
@@ -152,6 +166,25 @@ class Counter:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+
+def prime_session(port: int, client_id: str, topic: str = "edgerun/+/data") -> None:
+    """Create a persistent QoS 1 subscription, so the broker queues messages for it."""
+    import threading
+
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    subscribed = threading.Event()
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
+    c.on_subscribe = lambda *args: subscribed.set()
+    c.connect("127.0.0.1", port)
+    c.subscribe(topic, qos=1)
+    c.loop_start()
+    if not subscribed.wait(10):
+        raise RuntimeError("no SUBACK")
+    c.disconnect()
+    c.loop_stop()
 
 
 def start_broker(workdir: Path, port: int | None = None) -> Any:
