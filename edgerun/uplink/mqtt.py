@@ -31,7 +31,7 @@ from typing import Any, Final, Literal
 import aiomqtt
 import anyio
 from aiomqtt.exceptions import MqttConnectError
-from paho.mqtt.client import MQTT_CLEAN_START_FIRST_ONLY
+from paho.mqtt.client import MQTT_CLEAN_START_FIRST_ONLY, MQTT_LOG_ERR
 from paho.mqtt.properties import Properties
 
 from edgerun.uplink.endpoints import Endpoint, parse_server_reference
@@ -104,6 +104,8 @@ class MqttLink:
         #: The broker's Receive Maximum (v5), or ``None``.
         self.receive_maximum: int | None = None
         self.disconnect_reason: str = ""
+        #: The last socket error paho reported (it logs these rather than raising them).
+        self.socket_error: str = ""
         self.disconnect_redirect: Endpoint | None = None
 
     async def publish(
@@ -209,6 +211,7 @@ def _abandon(client: aiomqtt.Client) -> None:
         "on_message",
         "on_publish",
         "on_subscribe",
+        "on_log",
         "on_socket_open",
         "on_socket_register_write",
         "on_socket_unregister_write",
@@ -281,6 +284,8 @@ def _hook_callbacks(client: aiomqtt.Client, link: MqttLink) -> None:
     def disconnect_hook(c: Any, userdata: Any, flags: Any, rc: Any, props: Any = None) -> None:
         code = _reason_value(rc)
         link.disconnect_reason = f"disconnected: {rc} (code {code})"
+        if link.socket_error:  # the cause paho only logs (e.g. a TLS alert from the broker)
+            link.disconnect_reason += f": {link.socket_error}"
         if code in REDIRECT_CODES:
             link.disconnect_redirect = _server_reference(props, link.endpoint)
         connected = client._connected
@@ -296,8 +301,13 @@ def _hook_callbacks(client: aiomqtt.Client, link: MqttLink) -> None:
         if not connected.cancelled():  # aiomqtt reads the future's exception
             on_disconnect(c, userdata, flags, rc, props)
 
+    def log_hook(c: Any, userdata: Any, level: int, text: str) -> None:
+        if level == MQTT_LOG_ERR:
+            link.socket_error = text
+
     paho.on_connect = connect_hook
     paho.on_disconnect = disconnect_hook
+    paho.on_log = log_hook
     _guard_socket_watch(client)
 
 
