@@ -380,7 +380,7 @@ class Bridge:
                         await self.dead.put(
                             item.msg.topic, item.msg.payload, "rejected", "; ".join(why)
                         )
-            written = sum(len(b.rows) for b in batches)
+            written = sum(len(b.rows) for i, b in enumerate(batches) if i not in refused)
             self.readings_written += written
             live = [b.rows[-1][TS] for b in batches if not b.hist]
             if live:

@@ -111,8 +111,8 @@ class Session:
         """Send the PUBACK of ``msg``; False when it came on an earlier connection."""
         if msg.generation != self.generation or msg.qos == 0:
             return False
-        self._paho.ack(msg.mid, msg.qos)
-        return True
+        rc = self._paho.ack(msg.mid, msg.qos)
+        return int(rc) == 0  # MQTT_ERR_SUCCESS; else the connection is gone: redelivered
 
     async def publish(self, topic: str, payload: bytes, user_props: list[tuple[str, str]]) -> None:
         props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
