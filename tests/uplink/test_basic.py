@@ -138,3 +138,27 @@ async def test_subscriptions_are_restored_after_every_connect(tmp_path: Any) -> 
         assert up.stats().reconnects >= 1
     finally:
         broker.close()
+
+
+async def test_publish_for_command_results_carries_mqtt5_properties(broker: Mosquitto) -> None:
+    import aiomqtt
+
+    from edgerun.uplink.mqtt import make_properties
+
+    q = await memory_queue()
+    up = Uplink(uplink_config(broker.url), gateway(), q, dict)
+    async with aiomqtt.Client(
+        broker.host, broker.port, protocol=aiomqtt.ProtocolVersion.V5, identifier="results-sub"
+    ) as sub:
+        await sub.subscribe("edgerun/gw-test/results/#", qos=1)
+        async with anyio.create_task_group() as tg:
+            await tg.start(up.run)  # publish() below waits for the connection by itself
+            props = make_properties(CorrelationData=b"req-42", ContentType="application/json")
+            with anyio.fail_after(10):
+                await up.publish("edgerun/gw-test/results/r1", b'{"ok":true}', 1, False, props)
+                message = await anext(aiter(sub.messages))
+            tg.cancel_scope.cancel()
+    assert message.payload == b'{"ok":true}'
+    assert message.properties is not None
+    assert message.properties.CorrelationData == b"req-42"
+    assert message.properties.ContentType == "application/json"
