@@ -194,14 +194,18 @@ def main(argv: list[str] | None = None) -> int:
     # themselves, with the config's allow/deny lists.
     wants_plugins = not argv or argv[0] in {"-h", "--help"} or argv[0] not in _CORE_COMMANDS
     registry = load_plugins() if wants_plugins else None
+    if (
+        registry is not None
+        and argv
+        and argv[0] in registry.commands
+        and argv[0] not in _CORE_COMMANDS
+    ):
+        # Plugin commands parse their own arguments (options included).
+        _help, ref = registry.commands[argv[0]]
+        plugin_code: int = resolve(ref)(argv[1:])
+        return plugin_code
     parser = build_parser(registry)
     args = parser.parse_args(argv)
-    if getattr(args, "plugin_command", None):
-        assert registry is not None
-        _help, ref = registry.commands[args.plugin_command]
-        fn = resolve(ref)
-        plugin_code: int = fn(list(args.args))
-        return plugin_code
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE
