@@ -59,9 +59,11 @@ def _map_header(n: int) -> bytes:
 
 
 def _json_default(obj: object) -> object:
+    # Bytes become hex text; anything else JSON cannot hold (a msgpack extension type in
+    # ``x``) becomes its repr rather than costing the whole batch.
     if isinstance(obj, bytes | bytearray):
         return obj.hex()
-    raise TypeError(f"cannot encode {type(obj).__name__} as JSON")
+    return repr(obj)
 
 
 def _json_safe(value: object) -> object:

@@ -94,7 +94,6 @@ class Uplink:
         self._tg: anyio.abc.TaskGroup | None = None
         self._link_changed = anyio.Event()
         self._end: ConnectionLost | None = None
-        self.encode_errors = 0
 
     # ----------------------------------------------------------------- public API
     def subscribe(self, topic_filter: str, handler: Handler) -> None:
@@ -369,7 +368,7 @@ class Uplink:
                 # Unencodable rows (e.g. an extension type in JSON): drop, count, go on.
                 del self._inflight[batch.lease_id]
                 self.queue.ack(batch)
-                self.encode_errors += batch.count
+                self._stats.readings_unencodable += batch.count
                 log.error(
                     "uplink: dropped %d readings that cannot be encoded: %s", batch.count, exc
                 )

@@ -112,6 +112,13 @@ def test_round_trip_any_rows(
     assert decode_doc(data)["rows"] == rows
 
 
+def test_values_json_cannot_hold_are_rendered_not_fatal() -> None:
+    rows = [[1, 2, "d", "q", 1.0, "u", True, {"raw": b"\x01\x02", "ext": msgpack.ExtType(5, b"z")}]]
+    doc = decode_doc(Encoder("g", encoding="json").encode_rows(rows))
+    assert doc["rows"][0][7]["raw"] == "0102"
+    assert doc["rows"][0][7]["ext"] == [5, "7a"]  # an extension type as [code, hex data]
+
+
 def test_non_finite_floats_become_null_in_json() -> None:
     data = Encoder("g", encoding="json").encode_rows(
         [[1, 2, "d", "q", float("nan"), "u", True, None]]
