@@ -1,7 +1,7 @@
 """Glue between the supervisor and the ops pieces: endpoint checks, metrics, notify.
 
 :class:`GatewayOps` reads the supervisor's public state (``config``, ``queue``, ``uplink``,
-``runners``, ``ready``, ``stopping``, an optional command ``router``) and owns no
+``runners``, ``ready``, ``stopping``, ``commands`` (the command router or ``None``)) and owns no
 pipeline object. The supervisor wires it in three lines::
 
     ops = GatewayOps(self)
@@ -92,7 +92,7 @@ class GatewayOps:
 
     def metrics(self) -> list[Metric]:
         queue = self.sup.queue
-        router = getattr(self.sup, "router", None)
+        router = getattr(self.sup, "commands", None)  # the CommandRouter, when enabled
         return gateway_metrics(
             queue=queue.stats() if queue is not None else None,
             uplink=self._uplink_stats(),

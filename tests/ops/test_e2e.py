@@ -172,6 +172,14 @@ def test_endpoints_under_load_and_during_an_uplink_outage(
         wait_until(lambda: gw.get("/readyz")[0] == 200, 30)
         wait_until(lambda: json.loads(gw.get("/readyz")[1])["uplink"] == "connected", 15)
         wait_until(lambda: gw.metrics().get("edgerun_uplink_published_batches_total", 0) > 0, 15)
+        # a command nobody allowed: refused, and counted by result
+        subprocess.run(
+            ["mosquitto_pub", "-p", str(broker.port), "-q", "1", "-t", "edgerun/gw-ops/cmd/synth/x",
+             "-m", '{"id": "c-1", "action": "set", "args": {}}'],
+            check=True, timeout=10,
+        )  # fmt: skip
+        wait_until(lambda: gw.metrics().get('edgerun_commands_total{"result": "denied"}') == 1, 15)
+        assert gw.metrics()["edgerun_commands_received_total"] == 1
 
         results: list[int] = []
         lock = threading.Lock()
