@@ -352,16 +352,25 @@ class Uplink:
         tg = self._tg
         last_hist = False
         while True:
-            # After a backlog batch, lease only when backlog may use another slot: the
-            # lease then returns live readings first if any arrived meanwhile.
-            await window.wait_room(last_hist)
+            await window.wait_room(False)
+            if last_hist and not window.has_room(True):
+                # The backlog has its share of the window in flight. Wait for one of its
+                # PUBACKs (the usual case: the next lease then returns live readings first
+                # if any arrived) but no longer than flush_interval, so live readings
+                # still go out through the free slots when PUBACKs are slow.
+                with anyio.move_on_after(cfg.flush_interval):
+                    await window.wait_room(True)
             batch = await self.queue.lease(
                 cfg.max_batch_readings, cfg.max_batch_bytes, cfg.flush_interval
             )
-            self._inflight[batch.lease_id] = batch
-            if batch.hist and not window.has_room(True):
-                await window.wait_room(True)
             last_hist = batch.hist
+            if batch.hist and not window.has_room(True):
+                # No live reading is waiting (the queue leases those first) and the
+                # backlog's share is still in flight: hand the batch back, look again.
+                self.queue.nack(batch)
+                self._stats.backlog_deferrals += 1
+                continue
+            self._inflight[batch.lease_id] = batch
             try:
                 payload = self.encoder.encode_blob(batch.count, batch.rows_blob(), batch.hist)
             except (TypeError, ValueError) as exc:
