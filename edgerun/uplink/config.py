@@ -88,6 +88,10 @@ class UplinkConfig(Strict):
     compression_level: int = 6
     #: Heartbeat (time, queue depth, backlog age) on ``<prefix>/<gw>/heartbeat``; 0 = off.
     heartbeat_interval: Duration = Duration(30.0)
+    #: MQTT 5: the broker publishes the Last Will only if the gateway has not reconnected
+    #: within this delay, so a quick restart or fail-over raises no false "offline".
+    #: 0 = at once. Brokers that ignore the delay publish the will at once.
+    will_delay: Duration = Duration(0.0)
     #: Time allowed on shutdown to publish the retained "offline" status and disconnect.
     offline_timeout: Duration = Duration(2.0)
 

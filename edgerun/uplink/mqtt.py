@@ -32,6 +32,7 @@ import aiomqtt
 import anyio
 from aiomqtt.exceptions import MqttConnectError
 from paho.mqtt.client import MQTT_CLEAN_START_FIRST_ONLY, MQTT_LOG_ERR
+from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from edgerun.uplink.endpoints import Endpoint, parse_server_reference
@@ -80,6 +81,8 @@ class ConnectParams:
     password: str | None = None
     will_topic: str | None = None
     will_payload: bytes = b""
+    #: MQTT 5: the broker waits this long before publishing the will (0 = at once).
+    will_delay: int = 0
     tls_context: ssl.SSLContext | None = None
 
 
@@ -159,8 +162,19 @@ async def connect(params: ConnectParams) -> AsyncIterator[MqttLink]:
     (no Last Will) when the connection is still up."""
     ep = params.endpoint
     will = None
+    connect_props = None
     if params.will_topic is not None:
-        will = aiomqtt.Will(params.will_topic, params.will_payload, qos=1, retain=True)
+        will_props = None
+        if params.mqtt5 and params.will_delay > 0:
+            # The will waits for the delay or the end of the session, whichever comes
+            # first, so the session must outlive the delay.
+            will_props = _properties(PacketTypes.WILLMESSAGE, WillDelayInterval=params.will_delay)
+            connect_props = _properties(
+                PacketTypes.CONNECT, SessionExpiryInterval=params.will_delay
+            )
+        will = aiomqtt.Will(
+            params.will_topic, params.will_payload, qos=1, retain=True, properties=will_props
+        )
     client = aiomqtt.Client(
         ep.host,
         ep.port,
@@ -170,11 +184,14 @@ async def connect(params: ConnectParams) -> AsyncIterator[MqttLink]:
         protocol=aiomqtt.ProtocolVersion.V5 if params.mqtt5 else aiomqtt.ProtocolVersion.V311,
         will=will,
         clean_session=None if params.mqtt5 else True,
-        clean_start=True if params.mqtt5 else MQTT_CLEAN_START_FIRST_ONLY,
+        # A delayed will is cancelled only by resuming the same session, so with a delay
+        # the session is resumed (it expires after the delay); otherwise start clean.
+        clean_start=(params.will_delay == 0) if params.mqtt5 else MQTT_CLEAN_START_FIRST_ONLY,
         keepalive=params.keepalive,
         timeout=params.connect_timeout,
         max_inflight_messages=0,
         tls_context=params.tls_context,
+        properties=connect_props,
     )
     # The uplink bounds its window itself; silence aiomqtt's per-publish warning.
     client.pending_calls_threshold = 1 << 30
@@ -383,14 +400,16 @@ def _guard_socket_watch(client: aiomqtt.Client) -> None:
     paho.on_socket_unregister_write = unregister_write
 
 
-def make_properties(**values: Any) -> Properties:
-    """MQTT 5 PUBLISH properties (``ContentType``, ``CorrelationData``, ...)."""
-    from paho.mqtt.packettypes import PacketTypes
-
-    props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+def _properties(packet_type: int, **values: Any) -> Properties:
+    props = Properties(packet_type)  # type: ignore[no-untyped-call]
     for name, value in values.items():
         setattr(props, name, value)
     return props
+
+
+def make_properties(**values: Any) -> Properties:
+    """MQTT 5 PUBLISH properties (``ContentType``, ``CorrelationData``, ...)."""
+    return _properties(PacketTypes.PUBLISH, **values)
 
 
 __all__ = [

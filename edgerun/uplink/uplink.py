@@ -236,6 +236,7 @@ class Uplink:
             password=cfg.password.value if cfg.password is not None else None,
             will_topic=self.status_topic,
             will_payload=self._status.will(),
+            will_delay=int(cfg.will_delay),
             tls_context=tls,
         )
 

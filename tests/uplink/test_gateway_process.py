@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import anyio
@@ -161,3 +162,43 @@ values = "sequence"
     assert {r["gw"] for r in recs} == {"gw-e2e"}
     assert {r["dev"] for r in recs} == {"syn/dev-0", "syn/dev-1", "syn/dev-2"}
     assert len({r["id"] for r in recs}) == n
+
+
+async def test_will_delay_hides_a_quick_restart(broker: Mosquitto, tmp_path: Path) -> None:
+    """MQTT 5 Will Delay: a gateway back within the delay raises no "offline"; one that
+    stays away is reported offline once the delay has passed."""
+    config = write_config(tmp_path / "gw.toml", broker, tmp_path / "data")
+    config.write_text(
+        config.read_text().replace("keepalive = 5", 'keepalive = 5\nwill_delay = "3s"')
+    )
+    col = Collector(broker.host, broker.port)
+    proc = start(config, tmp_path / "gw.log")
+    try:
+        async with anyio.create_task_group() as tg:
+            await tg.start(col.run)
+            await col.wait_for(
+                lambda: col.status.get(STATUS, {}).get("state") == "online", 20, "online"
+            )
+            first = col.status[STATUS]["started"]
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=10)
+            killed = time.monotonic()
+            proc = start(config, tmp_path / "gw.log")
+            await col.wait_for(
+                lambda: col.status[STATUS]["started"] > first, 20, "online after the restart"
+            )
+            while time.monotonic() - killed < 4.0:  # past the will delay
+                await anyio.sleep(0.1)
+            assert [s["state"] for s in col.status_history] == ["online", "online"]
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=10)
+            killed = time.monotonic()
+            await col.wait_for(
+                lambda: col.status[STATUS]["state"] == "offline", 15, "the delayed will"
+            )
+            assert time.monotonic() - killed >= 2.5, "the broker waited for the delay"
+            tg.cancel_scope.cancel()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
