@@ -128,6 +128,27 @@ class Encoder:
             return zlib.compress(data, self.level)
         return data
 
+    def encode_split(self, count: int, rows_blob: bytes, hist: bool, limit: int) -> list[bytes]:
+        """Wire bytes for the rows as several batches of at most ``limit`` bytes each.
+
+        For brokers whose maximum packet size is below a batch. Rows keep their order; a
+        single row larger than ``limit`` still goes out alone (the broker will refuse it).
+        """
+        unpacker = msgpack.Unpacker(raw=False, strict_map_key=False)
+        unpacker.feed(rows_blob)
+        rows: list[list[Any]] = list(unpacker)
+        out: list[bytes] = []
+        pending = [(0, len(rows))]
+        while pending:
+            lo, hi = pending.pop()
+            data = self.encode_rows(rows[lo:hi], hist)
+            if len(data) > limit and hi - lo > 1:
+                mid = (lo + hi) // 2
+                pending += [(mid, hi), (lo, mid)]  # lo..mid is popped (and sent) first
+            else:
+                out.append(data)
+        return out
+
     def encode_rows(self, rows: list[list[Any]], hist: bool = False) -> bytes:
         """Wire bytes for rows given as lists (tools and tests)."""
         blob = msgpack.packb(rows, use_bin_type=True)[len(array_header(len(rows))) :]

@@ -106,6 +106,8 @@ class MqttLink:
         self.endpoint = endpoint
         #: The broker's Receive Maximum (v5), or ``None``.
         self.receive_maximum: int | None = None
+        #: The broker's Maximum Packet Size (v5), or ``None`` when it announced none.
+        self.maximum_packet_size: int | None = None
         self.disconnect_reason: str = ""
         #: The last socket error paho reported (it logs these rather than raising them).
         self.socket_error: str = ""
@@ -294,6 +296,9 @@ def _hook_callbacks(client: aiomqtt.Client, link: MqttLink) -> None:
             rm = getattr(props, "ReceiveMaximum", None)
             if isinstance(rm, int):
                 link.receive_maximum = rm
+            mps = getattr(props, "MaximumPacketSize", None)
+            if isinstance(mps, int):
+                link.maximum_packet_size = mps
         if _reason_value(rc) in REDIRECT_CODES:
             link.disconnect_redirect = _server_reference(props, link.endpoint)
         on_connect(c, userdata, flags, rc, props)

@@ -40,6 +40,8 @@ class UplinkStats:
     #: Batches returned to the queue unacknowledged when a connection dropped.
     batches_redelivered: int = 0
     heartbeats: int = 0
+    #: Batches sent as several messages to fit the broker's maximum packet size (v5).
+    batches_split: int = 0
     #: Backlog batches handed back because backlog had its share of the window in flight.
     backlog_deferrals: int = 0
     #: Readings dropped because they cannot be encoded (JSON encoding of an exotic value).

@@ -25,6 +25,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -54,6 +55,9 @@ MAX_REDIRECTS_IN_A_ROW = 3
 #: node that accepts CONNECT and then drops the client, as RabbitMQ does when a session's
 #: home node is down, must not be retried every second forever).
 STABLE_AFTER = 10.0
+#: Bytes of a PUBLISH packet besides topic and payload (fixed header, packet id, v5
+#: properties length), for checking the broker's maximum packet size.
+PACKET_OVERHEAD = 16
 #: Subscribe calls wait this long for their SUBACK.
 SUBACK_TIMEOUT = 10.0
 
@@ -374,8 +378,9 @@ class Uplink:
             self._inflight[batch.lease_id] = batch
             try:
                 payload = self.encoder.encode_blob(batch.count, batch.rows_blob(), batch.hist)
+                parts = self._parts(link, batch, payload)
             except (TypeError, ValueError) as exc:
-                # Unencodable rows (e.g. an extension type in JSON): drop, count, go on.
+                # Rows that cannot be encoded (a corrupt stored blob): drop, count, go on.
                 del self._inflight[batch.lease_id]
                 self.queue.ack(batch)
                 self._stats.readings_unencodable += batch.count
@@ -384,21 +389,50 @@ class Uplink:
                 )
                 continue
             window.add(batch.hist)
-            tg.start_soon(self._guard, self._ship, link, batch, payload)
+            shipment = _Shipment(batch, len(parts), sum(map(len, parts)), time.monotonic())
+            for part in parts:
+                tg.start_soon(self._guard, self._ship, link, shipment, part)
 
-    async def _ship(self, link: MqttLink, batch: Batch, payload: bytes) -> None:
-        t0 = time.monotonic()
-        await link.publish(self.data_topic, payload, qos=1, within=self.config.puback_timeout)
+    def _parts(self, link: MqttLink, batch: Batch, payload: bytes) -> list[bytes]:
+        """The batch's payload, split when the broker's maximum packet size requires it."""
+        limit = link.maximum_packet_size
+        overhead = len(self.data_topic.encode()) + PACKET_OVERHEAD
+        if limit is None or len(payload) + overhead <= limit:
+            return [payload]
+        # Same rows, same order, several smaller batches; acked when all are acked.
+        self._stats.batches_split += 1
+        return self.encoder.encode_split(
+            batch.count, batch.rows_blob(), batch.hist, limit - overhead
+        )
+
+    async def _ship(self, link: MqttLink, shipment: _Shipment, part: bytes) -> None:
+        # The PUBLISH leaves in this task's first step, so publishes go out in the order
+        # the pump started them, parts of a split batch included.
+        await link.publish(self.data_topic, part, 1, within=self.config.puback_timeout)
+        shipment.remaining -= 1
+        if shipment.remaining:
+            return
+        batch = shipment.batch
         st = self._stats
-        st.latencies.append(time.monotonic() - t0)
+        st.latencies.append(time.monotonic() - shipment.t0)
         if self._inflight.pop(batch.lease_id, None) is not None:
             self.queue.ack(batch)
         self.window.done(batch.hist)
         st.batches_published += 1
         st.readings_published += batch.count
-        st.bytes_published += len(payload)
+        st.bytes_published += shipment.nbytes
         if batch.hist:
             st.hist_batches_published += 1
+
+
+@dataclass(slots=True)
+class _Shipment:
+    """A batch on its way: acked to the queue when all its parts are acknowledged."""
+
+    batch: Batch
+    remaining: int
+    nbytes: int
+    t0: float
 
 
 __all__ = ["Handler", "Uplink"]

@@ -162,3 +162,22 @@ async def test_publish_for_command_results_carries_mqtt5_properties(broker: Mosq
     assert message.properties is not None
     assert message.properties.CorrelationData == b"req-42"
     assert message.properties.ContentType == "application/json"
+
+
+async def test_batches_fit_the_brokers_maximum_packet_size(tmp_path: Any) -> None:
+    with Mosquitto(tmp_path, extra_config="max_packet_size 4096") as broker:
+        q = await memory_queue(chunk_readings=500)
+        up = Uplink(uplink_config(broker.url), gateway(), q, dict)
+        col = Collector(broker.host, broker.port)
+        n = 2000
+        async with anyio.create_task_group() as tg:
+            await tg.start(col.run)
+            await tg.start(up.run)
+            for i in range(n):
+                q.offer(row(i))
+            await col.wait_for(lambda: len(col.ids) == n, 15, "every reading in small parts")
+            tg.cancel_scope.cancel()
+        assert max(len(raw) for raw in col.raw) <= 4096
+        assert col.duplicates == 0
+        assert col.order == sorted(col.order)
+        assert up.stats().batches_split >= 4
