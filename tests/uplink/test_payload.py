@@ -170,3 +170,20 @@ def test_misaligned_rows_are_counted_and_unknown_keys_kept() -> None:
     assert p.extra == {"future": {"a": 1}}
     assert p.column("ts") == [2, 5]
     assert p.column("nope") == []
+
+
+@pytest.mark.parametrize("encoding", ["msgpack", "json"])
+def test_split_keeps_rows_in_order_within_the_limit(encoding: Any) -> None:
+    rows = [
+        [i, 1_700_000_000_000 + i, f"d/{i % 9}", "temperature", i / 3, "°C", True, None]
+        for i in range(300)
+    ]
+    enc = Encoder("gw", encoding=encoding)
+    blob = msgpack.packb(rows)[3:]
+    parts = enc.encode_split(len(rows), blob, True, 2000)
+    assert len(parts) > 1
+    assert all(len(p) <= 2000 for p in parts)
+    docs = [decode_doc(p) for p in parts]
+    assert [r for d in docs for r in d["rows"]] == rows
+    assert all(d["hist"] is True for d in docs)
+    assert enc.encode_split(len(rows), blob, False, 1 << 20) == [enc.encode_blob(300, blob, False)]
