@@ -100,20 +100,8 @@ async def test_sigkill_publishes_will_then_online_again(broker: Mosquitto, tmp_p
 
 
 def start_tail(broker: Mosquitto, n: int) -> subprocess.Popen[str]:
-    # ``edgerun tail`` runs edgerun.uplink.tail.main; called directly here because the CLI's
-    # plugin-command dispatch does not pass options through yet.
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "edgerun.uplink.tail",
-            "--url",
-            broker.url,
-            "--json",
-            "--count",
-            str(n),
-            "--no-status",
-        ],
+        [EDGERUN, "tail", "--url", broker.url, "--json", "--count", str(n), "--no-status"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
