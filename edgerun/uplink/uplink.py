@@ -58,7 +58,8 @@ STABLE_AFTER = 10.0
 #: Bytes of a PUBLISH packet besides topic and payload (fixed header, packet id, v5
 #: properties length), for checking the broker's maximum packet size.
 PACKET_OVERHEAD = 16
-#: Subscribe calls wait this long for their SUBACK.
+#: Subscribe calls wait this long for their SUBACK; a broker silent for 10 s on a SUBSCRIBE
+#: is treated like a dead connection (the session restarts and subscribes again).
 SUBACK_TIMEOUT = 10.0
 
 
