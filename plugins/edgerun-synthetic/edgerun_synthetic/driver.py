@@ -81,12 +81,20 @@ class SyntheticDriver(Driver[SyntheticConfig]):
                 Reading(series[i % count][0], series[i % count][1], i, None, now_ms)
                 for i in range(first, first + n)
             ]
-        per_series = []
-        for k, (device, quantity) in enumerate(series):
-            centre, swing = _WAVES.get(quantity, (10.0, 5.0))
-            value = round(centre + swing * math.sin(k * 0.7 + now_ms / 600_000.0), 2)
-            per_series.append(Reading(device, quantity, value, None, now_ms))
-        return [per_series[i % count] for i in range(first, first + n)]
+        # Build each series' reading once per burst, and only for series in the burst:
+        # at a low rate a burst is one reading, so this is one sine, not one per series.
+        built: dict[int, Reading] = {}
+        out = []
+        for i in range(first, first + n):
+            k = i % count
+            reading = built.get(k)
+            if reading is None:
+                device, quantity = series[k]
+                centre, swing = _WAVES.get(quantity, (10.0, 5.0))
+                value = round(centre + swing * math.sin(k * 0.7 + now_ms / 600_000.0), 2)
+                reading = built[k] = Reading(device, quantity, value, None, now_ms)
+            out.append(reading)
+        return out
 
     async def run(self, ctx: DriverContext) -> None:
         cfg = self.config
