@@ -83,18 +83,25 @@ class SyntheticDriver(Driver[SyntheticConfig]):
             ]
         # Build each series' reading once per burst, and only for series in the burst:
         # at a low rate a burst is one reading, so this is one sine, not one per series.
+        if n >= count:
+            every = [self._wave(k, now_ms) for k in range(count)]
+            return [every[i % count] for i in range(first, first + n)]
         built: dict[int, Reading] = {}
         out = []
         for i in range(first, first + n):
             k = i % count
             reading = built.get(k)
             if reading is None:
-                device, quantity = series[k]
-                centre, swing = _WAVES.get(quantity, (10.0, 5.0))
-                value = round(centre + swing * math.sin(k * 0.7 + now_ms / 600_000.0), 2)
-                reading = built[k] = Reading(device, quantity, value, None, now_ms)
+                reading = built[k] = self._wave(k, now_ms)
             out.append(reading)
         return out
+
+    def _wave(self, k: int, now_ms: int) -> Reading:
+        """Series ``k``'s plausible value at ``now_ms``: a slow sine around a centre."""
+        device, quantity = self._series[k]
+        centre, swing = _WAVES.get(quantity, (10.0, 5.0))
+        value = round(centre + swing * math.sin(k * 0.7 + now_ms / 600_000.0), 2)
+        return Reading(device, quantity, value, None, now_ms)
 
     async def run(self, ctx: DriverContext) -> None:
         cfg = self.config
