@@ -13,15 +13,11 @@ from edgerun.api import hookimpl
 
 @hookimpl
 def edgerun_register_commands(
-    register: Callable[[str, str, Callable[[list[str]], int]], None],
+    register: Callable[[str, str, Any], None],
 ) -> None:
-    from edgerun_iqrf import cli
-
-    register("iqrf", "IQRF DPA tools: decode, probe, simulate", cli.main)
+    register("iqrf", "IQRF DPA tools: decode, probe, simulate", "edgerun_iqrf.cli:main")
 
 
 @hookimpl
-def edgerun_register_drivers(register: Callable[[str, type[Any]], None]) -> None:
-    from edgerun_iqrf.driver import IqrfDriver
-
-    register("iqrf", IqrfDriver)
+def edgerun_register_drivers(register: Callable[[str, Any], None]) -> None:
+    register("iqrf", "edgerun_iqrf.driver:IqrfDriver")
