@@ -18,7 +18,10 @@ from tests.support.queued import drain_queue
 def test_example_plugin_is_discovered_through_its_entry_point() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "edgerun.cli.main", "plugins", "--json"],
-        capture_output=True, text=True, timeout=60, check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     ).stdout
     drivers = {d["driver"]: d for d in json.loads(out)["drivers"]}
     assert drivers["w1therm"]["package"] == "edgerun-w1therm"
