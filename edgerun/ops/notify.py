@@ -7,7 +7,9 @@ service when no ``WATCHDOG=1`` arrives within that time. We ping at half the int
 sd_watchdog_enabled(3) recommends: one late ping (a GC pause, a slow SD card write) then
 still lands in time. Without ``NOTIFY_SOCKET`` every call is a no-op, so the same code runs
 in containers and tests. A send that fails (systemd restarting, socket gone) is logged
-once and counted, never raised: a notify problem must not stop data collection.
+once and counted, never raised: a notify problem must not stop data collection. The socket
+is non-blocking: a full receive queue on the other side drops the message (counted) rather
+than stalling the event loop.
 """
 
 from __future__ import annotations
@@ -76,6 +78,8 @@ class Notifier:
         try:
             if self._sock is None:
                 self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+                # never block the event loop on a receiver that does not read
+                self._sock.setblocking(False)
             self._sock.sendto(payload, self._address)
         except OSError as exc:
             if self.errors == 0:

@@ -184,3 +184,17 @@ def test_real_subprocess_notifies_in_order(notify_socket: tuple[socket.socket, s
             proc.wait()
     gaps = [b - a for a, b in itertools.pairwise(stamps)]
     assert all(g < 0.6 for g in gaps), gaps  # inside the 0.6 s watchdog
+
+
+def test_a_receiver_that_never_reads_does_not_block(tmp_path: Path) -> None:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(tmp_path / "full.sock"))
+    try:
+        n = Notifier(str(tmp_path / "full.sock"))
+        t0 = time.monotonic()
+        sent = sum(n.status(f"state {i}") for i in range(5000))  # far beyond the queue
+        assert time.monotonic() - t0 < 5
+        assert 0 < sent < 5000
+        assert n.errors == 5000 - sent
+    finally:
+        sock.close()
