@@ -26,10 +26,12 @@ from pathlib import Path
 from typing import Any, Final
 
 import anyio
+import anyio.abc
+import msgspec
 
 from edgerun import __version__
 from edgerun.clock import ClockState
-from edgerun.config.model import EdgerunConfig
+from edgerun.config.model import DriverInstance, EdgerunConfig
 from edgerun.drivers.context import BusLimiters
 from edgerun.drivers.runner import DriverRunner, FatalDriverError
 from edgerun.normalize import Normalizer
@@ -64,6 +66,14 @@ class Supervisor:
         self.uplink: Any = None
         self.commands: Any = None
         self.runners: list[DriverRunner] = []
+        #: Driver objects by instance name; the command router looks drivers up here, so a
+        #: reload that replaces an instance is seen at once.
+        self.driver_map: dict[str, Any] = {}
+        self._scopes: dict[str, tuple[anyio.CancelScope, anyio.Event]] = {}
+        self._drivers_tg: anyio.abc.TaskGroup | None = None
+        self._root_tg: anyio.abc.TaskGroup | None = None
+        self._reload_lock = anyio.Lock()
+        self._limiters = BusLimiters()
         self.ready = False
         self.stopping = False
         self._stop: anyio.Event | None = None
@@ -72,21 +82,41 @@ class Supervisor:
         self.listeners: list[Callable[[str], None]] = []
 
     # ------------------------------------------------------------------- building
-    def _build_runners(self, queue: ReadingQueue) -> list[DriverRunner]:
-        limiters = BusLimiters()
+    def _build_runner(self, inst: DriverInstance, queue: ReadingQueue) -> DriverRunner:
         processors = [p for _, p in self.registry.processors]
-        data_root = Path(self.config.gateway.data_dir) / "drivers"
-        runners = []
-        for inst in self.config.drivers:
-            if not inst.enabled:
-                continue
-            dtype = self.registry.drivers[inst.type]
-            driver = dtype.cls(inst.name, inst.settings)
-            normalizer = Normalizer(inst.name, self.clock, processors)
-            runners.append(
-                DriverRunner(inst, driver, queue, normalizer, limiters, data_root / inst.name)
-            )
-        return runners
+        data_dir = Path(self.config.gateway.data_dir) / "drivers" / inst.name
+        driver = self.registry.drivers[inst.type].cls(inst.name, inst.settings)
+        normalizer = Normalizer(inst.name, self.clock, processors)
+        return DriverRunner(inst, driver, queue, normalizer, self._limiters, data_dir)
+
+    def _start_runner(self, runner: DriverRunner) -> None:
+        """Run ``runner`` in the drivers' task group under a cancel scope of its own."""
+        assert self._drivers_tg is not None
+        name = runner.instance.name
+        scope, done = anyio.CancelScope(), anyio.Event()
+        self._scopes[name] = (scope, done)
+        self.driver_map[name] = runner.driver
+
+        async def supervised() -> None:
+            try:
+                with scope:
+                    await runner.run()
+            finally:
+                done.set()
+
+        self._drivers_tg.start_soon(supervised)
+
+    async def _stop_runner(self, name: str) -> None:
+        """Cancel one instance and wait until its ``run`` has closed its device."""
+        self.driver_map.pop(name, None)
+        self.runners = [r for r in self.runners if r.instance.name != name]
+        entry = self._scopes.pop(name, None)
+        if entry is None:
+            return
+        scope, done = entry
+        scope.cancel()
+        with anyio.move_on_after(float(self.config.gateway.grace_period)):
+            await done.wait()
 
     def _build_uplink(self, queue: ReadingQueue) -> Any:
         if not self.config.uplink.enabled:
@@ -109,7 +139,7 @@ class Supervisor:
             data_dir=Path(self.config.gateway.data_dir),
             uplink_prefix=self.config.uplink.topic_prefix,
             transport=self.uplink,
-            drivers={r.instance.name: r.driver for r in self.runners},
+            drivers=self.driver_map,
         )
 
     # --------------------------------------------------------------------- status
@@ -155,18 +185,84 @@ class Supervisor:
         os._exit(EXIT_FORCED)
 
     async def _watch_signals(self) -> None:
-        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
             async for signum in signals:
-                self.request_stop(signal.Signals(signum).name)
+                if signum == signal.SIGHUP:
+                    # In a task of its own: a reload waiting for a slow driver to close
+                    # must not delay a SIGTERM that follows it.
+                    assert self._root_tg is not None
+                    self._root_tg.start_soon(self.reload)
+                else:
+                    self.request_stop(signal.Signals(signum).name)
+
+    # -------------------------------------------------------------------- reload
+    async def reload(self) -> bool:
+        async with self._reload_lock:
+            return await self._reload()
+
+    async def _reload(self) -> bool:
+        """Re-read the config file and apply what can change live (SIGHUP).
+
+        Driver instances added, removed or changed are started, stopped or restarted one
+        by one; the others keep running. ``[logging]`` and the grace period apply at once;
+        anything else is logged as needing a restart and keeps its running value. An
+        invalid file leaves everything as it is. Returns whether a new config was applied.
+        """
+        from edgerun.config.load import load_config
+        from edgerun.logs import setup_logging
+        from edgerun.ops.reload import reload_config
+
+        path = self.config.source
+        result = reload_config(self.config, lambda: load_config(path, self.registry))
+        if not result.ok:
+            for problem in result.problems:
+                log.error("reload: %s: %s; keeping the running config", path, problem)
+            return False
+        plan, new = result.plan, result.config
+        log.info("reload: %s", plan.summary())
+        if plan.needs_restart:
+            log.warning(
+                "reload: these settings change only after a restart: %s",
+                ", ".join(plan.needs_restart),
+            )
+        if any(k.startswith("logging") for k in plan.live):
+            lc = new.logging
+            setup_logging(lc.level, lc.format, lc.components)
+        # Settings needing a restart keep their running values.
+        self.config = msgspec.structs.replace(
+            self.config,
+            drivers=new.drivers,
+            logging=new.logging,
+            gateway=msgspec.structs.replace(
+                self.config.gateway, grace_period=new.gateway.grace_period
+            ),
+        )
+        if self.queue is None or self._drivers_tg is None:
+            return True
+        by_name = {d.name: d for d in new.drivers}
+        for name in (*plan.stop, *plan.restart):
+            await self._stop_runner(name)
+        for name in (*plan.restart, *plan.start):
+            runner = self._build_runner(by_name[name], self.queue)
+            self.runners.append(runner)
+            self._start_runner(runner)
+        self._notify("reloaded")
+        return True
 
     # ----------------------------------------------------------------------- run
     async def run(self) -> int:
         """Run until stopped; returns the process exit code."""
         self._stop = anyio.Event()
         code = EXIT_FATAL
+        from edgerun.ops.gateway import GatewayOps
+
+        ops = GatewayOps(self)
+        self.listeners.append(ops.on_state)
         async with anyio.create_task_group() as root:
+            self._root_tg = root
             root.start_soon(self._watch_signals)
             root.start_soon(self.clock.run)
+            await root.start(ops.run)
             try:
                 code = await self._run_pipeline()
             finally:
@@ -185,18 +281,22 @@ class Supervisor:
         self.queue = queue
         code = EXIT_OK
         try:
-            self.runners = self._build_runners(queue)
+            self.runners = [
+                self._build_runner(inst, queue) for inst in self.config.drivers if inst.enabled
+            ]
             self.uplink = self._build_uplink(queue)
             async with anyio.create_task_group() as upper:
                 if self.uplink is not None:
                     await upper.start(self.uplink.run)
+                self.driver_map.update({r.instance.name: r.driver for r in self.runners})
                 self.commands = self._build_commands()
                 if self.commands is not None:
                     await upper.start(self.commands.run)
                 try:
                     async with anyio.create_task_group() as drivers:
+                        self._drivers_tg = drivers
                         for runner in self.runners:
-                            drivers.start_soon(runner.run)
+                            self._start_runner(runner)
                         drivers.start_soon(self._announce_ready)
                         await self._stop.wait()
                         drivers.cancel_scope.cancel()

@@ -6,6 +6,7 @@ this module assembles them and defines what every ``[[drivers]]`` entry has in c
 
 from __future__ import annotations
 
+import os
 import socket
 from typing import Any, Literal
 
@@ -21,11 +22,17 @@ from edgerun.uplink.config import UplinkConfig
 RestartPolicy = Literal["backoff", "fail", "ignore"]
 
 
+def _default_gateway_id() -> str:
+    return os.environ.get("EDGERUN_GATEWAY_ID") or socket.gethostname()
+
+
 class GatewayConfig(Strict):
     """``[gateway]``: who this gateway is and where it keeps state."""
 
-    #: Stable gateway id; the datacenter keys everything on it. Defaults to the hostname.
-    id: str = msgspec.field(default_factory=socket.gethostname)
+    #: Stable gateway id; the datacenter keys everything on it. Defaults to the
+    #: ``EDGERUN_GATEWAY_ID`` environment variable (a DaemonSet sets it from the node name,
+    #: since a pod's hostname changes with every pod), else the hostname.
+    id: str = msgspec.field(default_factory=_default_gateway_id)
     #: Where the queue, id high-water mark and driver caches live.
     data_dir: str = "/var/lib/edgerun"
     #: ``auto`` detects NTP sync; ``trusted`` when an RTC or GPS keeps time.

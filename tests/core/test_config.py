@@ -162,3 +162,11 @@ def test_install_hint_names_the_extra_for_known_drivers() -> None:
 
     hint = Registry().install_hint("gpio")
     assert hint == "install it with: pip install 'edgerun[gpio]' ./plugins/edgerun-gpio"
+
+
+def test_gateway_id_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from edgerun.config.load import validate
+
+    monkeypatch.setenv("EDGERUN_GATEWAY_ID", "node-17")
+    assert validate({}, None).gateway.id == "node-17"
+    assert validate({"gateway": {"id": "explicit"}}, None).gateway.id == "explicit"
