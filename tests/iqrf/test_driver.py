@@ -266,9 +266,12 @@ def test_registration() -> None:
     registered: list[tuple[Any, ...]] = []
     plugin.edgerun_register_drivers(lambda *a: registered.append(a))
     plugin.edgerun_register_commands(lambda *a: registered.append(a))
-    assert registered[0] == ("iqrf", IqrfDriver)
+    from edgerun.plugins import resolve
+
+    assert registered[0][0] == "iqrf"
+    assert resolve(registered[0][1]) is IqrfDriver
     assert registered[1][0] == "iqrf"
-    assert callable(registered[1][2])
+    assert callable(resolve(registered[1][2]))
 
 
 async def test_hwpid_filter_and_node_overrides(tmp_path: Path) -> None:
