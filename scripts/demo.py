@@ -38,6 +38,7 @@ sys.path.insert(0, str(REPO))
 
 from tests.bridge.servers import Carbon  # noqa: E402
 from tests.support.mosquitto import Mosquitto  # noqa: E402
+from tests.support.procs import stop_process  # noqa: E402
 
 #: How often the gateway polls the mesh in the demo; short, so the chart fills quickly.
 POLL_INTERVAL = "10s"
@@ -63,17 +64,6 @@ def spawn(argv: Sequence[str], log: Path, **kw: object) -> subprocess.Popen[byte
         )
     finally:
         out.close()
-
-
-def stop(proc: subprocess.Popen[bytes] | None) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def wait_for(path: Path, proc: subprocess.Popen[bytes], timeout: float, what: str) -> None:
@@ -223,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         print("\nstopping ...", flush=True)
         for p in reversed(procs):
-            stop(p)
+            stop_process(p, signal.SIGTERM, STOP_TIMEOUT)
         carbon.stop()
         broker.close()
     png = work / "co2.png"

@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from tests.support.mosquitto import HOST, free_port, wait_listening
+from tests.support.procs import stop_process
 
 #: carbon-cache (twisted) needs ~1-2 s to listen; influxd ~1 s. Generous for slow CI.
 START_TIMEOUT = 30.0
@@ -59,14 +60,7 @@ class _Server:
 
     def _signal(self, sig: signal.Signals) -> None:
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(sig)
-        try:
-            proc.wait(timeout=START_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, sig, START_TIMEOUT)
 
     def stop(self) -> None:
         self._signal(signal.SIGTERM)

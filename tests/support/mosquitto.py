@@ -35,6 +35,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from tests.support.procs import stop_process
 from tests.support.tls import TlsFiles
 
 #: Seconds a broker may take to listen (it takes ~20 ms; CI machines can be slow).
@@ -157,15 +158,8 @@ class Mosquitto:
 
     def _signal(self, sig: signal.Signals) -> None:
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(sig)
-        try:
-            proc.wait(timeout=START_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stderr is not None:
+        stop_process(proc, sig, START_TIMEOUT)
+        if proc is not None and proc.stderr is not None:
             proc.stderr.close()
 
     def restart(self) -> None:
