@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import struct
+from collections.abc import Awaitable, Callable
 
 import anyio
 import anyio.abc
@@ -13,6 +14,7 @@ from edgerun.config.base import ConfigError, convert
 from edgerun.uplink.backoff import Backoff
 from edgerun.uplink.config import UplinkConfig
 from edgerun.uplink.endpoints import Endpoint, Endpoints, parse_server_reference
+from edgerun.uplink.stats import UplinkStats
 from edgerun.uplink.uplink import Uplink
 from edgerun.uplink.window import Window
 from tests.support.mosquitto import Mosquitto
@@ -41,6 +43,31 @@ def connack_redirect(reference: str, reason: int = 0x9C) -> bytes:
     return bytes([0x20, len(body)]) + body
 
 
+async def run_through_fake_node(
+    broker: Mosquitto, node: Callable[[anyio.abc.SocketStream], Awaitable[None]], what: str
+) -> UplinkStats:
+    """An uplink pointed at ``node`` (a fake broker on a free port) ships 100 readings that
+    must reach the real ``broker``; returns the uplink's stats."""
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    cfg = convert(
+        {"url": f"mqtt://127.0.0.1:{port}", "backoff_base": 0.05, "backoff_cap": 0.2},
+        UplinkConfig,
+    )
+    q = await memory_queue()
+    up = Uplink(cfg, gateway(), q, dict)
+    col = Collector(broker.host, broker.port)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(listener.serve, node)
+        await tg.start(col.run)
+        await tg.start(up.run)
+        for i in range(100):
+            q.offer(row(i))
+        await col.wait_for(lambda: len(col.ids) == 100, 10, what)
+        tg.cancel_scope.cancel()
+    return up.stats()
+
+
 @pytest.mark.anyio
 async def test_connack_redirect_is_followed(broker: Mosquitto) -> None:
     connects = 0
@@ -53,24 +80,7 @@ async def test_connack_redirect_is_followed(broker: Mosquitto) -> None:
             connects += 1
             await stream.send(connack_redirect(f"127.0.0.1:{broker.port}"))
 
-    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
-    port = listener.extra(anyio.abc.SocketAttribute.local_port)
-    cfg = convert(
-        {"url": f"mqtt://127.0.0.1:{port}", "backoff_base": 0.05, "backoff_cap": 0.2},
-        UplinkConfig,
-    )
-    q = await memory_queue()
-    up = Uplink(cfg, gateway(), q, dict)
-    col = Collector(broker.host, broker.port)
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(listener.serve, fake_node)
-        await tg.start(col.run)
-        await tg.start(up.run)
-        for i in range(100):
-            q.offer(row(i))
-        await col.wait_for(lambda: len(col.ids) == 100, 10, "readings via the redirect")
-        tg.cancel_scope.cancel()
-    st = up.stats()
+    st = await run_through_fake_node(broker, fake_node, "readings via the redirect")
     assert connects >= 1
     assert st.redirects >= 1
     assert st.endpoint == f"mqtt://127.0.0.1:{broker.port}"
@@ -96,24 +106,7 @@ async def test_disconnect_with_server_moved_is_followed(broker: Mosquitto) -> No
             assert (await read_packet(stream))[0] & 0xF0 == 0x30  # the birth PUBLISH
             await stream.send(disconnect_redirect(f"127.0.0.1:{broker.port}"))
 
-    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
-    port = listener.extra(anyio.abc.SocketAttribute.local_port)
-    cfg = convert(
-        {"url": f"mqtt://127.0.0.1:{port}", "backoff_base": 0.05, "backoff_cap": 0.2},
-        UplinkConfig,
-    )
-    q = await memory_queue()
-    up = Uplink(cfg, gateway(), q, dict)
-    col = Collector(broker.host, broker.port)
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(listener.serve, evacuating_node)
-        await tg.start(col.run)
-        await tg.start(up.run)
-        for i in range(100):
-            q.offer(row(i))
-        await col.wait_for(lambda: len(col.ids) == 100, 10, "readings after the move")
-        tg.cancel_scope.cancel()
-    st = up.stats()
+    st = await run_through_fake_node(broker, evacuating_node, "readings after the move")
     assert sessions >= 1
     assert st.redirects >= 1
     assert st.drops >= 1
