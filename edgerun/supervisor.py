@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 import anyio
 import anyio.abc
@@ -34,17 +34,22 @@ from edgerun.clock import ClockState
 from edgerun.config.model import DriverInstance, EdgerunConfig
 from edgerun.drivers.context import BusLimiters
 from edgerun.drivers.runner import DriverRunner, FatalDriverError
+from edgerun.exitcodes import EXIT_CONFIG, EXIT_FATAL, EXIT_FORCED, EXIT_OK, EXIT_USAGE
 from edgerun.normalize import Normalizer
 from edgerun.plugins import Registry
 from edgerun.queue.base import ReadingQueue
 
 log = logging.getLogger("edgerun.supervisor")
 
-EXIT_OK: Final = 0
-EXIT_USAGE: Final = 64
-EXIT_FATAL: Final = 70
-EXIT_FORCED: Final = 75
-EXIT_CONFIG: Final = 78
+__all__ = [
+    "EXIT_CONFIG",
+    "EXIT_FATAL",
+    "EXIT_FORCED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "Supervisor",
+    "open_queue",
+]
 
 
 def open_queue(config: EdgerunConfig) -> ReadingQueue:

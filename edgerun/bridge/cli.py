@@ -21,6 +21,8 @@ from edgerun.bridge.consumer import Bridge
 from edgerun.bridge.metrics import metrics
 from edgerun.bridge.service import build_bridge, build_sinks
 from edgerun.config.base import ConfigError
+from edgerun.exitcodes import EXIT_CONFIG, EXIT_FATAL
+from edgerun.logs import setup_logging
 
 log = logging.getLogger("edgerun.bridge")
 
@@ -68,11 +70,17 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="drain this replica's broker session, end it and exit (scaling down for good)",
     )
-    parser.add_argument("--log-level", default="INFO")
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    parser.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
     )
+    parser.add_argument(
+        "--log-format",
+        default="text",
+        choices=["text", "json"],
+        help="text for people, json lines for collectors",
+    )
+    args = parser.parse_args(argv)
+    setup_logging(args.log_level, args.log_format)
     try:
         cfg = load_config(args.config)
         if args.check:
@@ -83,13 +91,13 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         for p in exc.problems:
             print(f"{args.config}: {p}", file=sys.stderr)
-        return 2
+        return EXIT_CONFIG
     if args.retire:
         try:
             n = asyncio.run(bridge.retire())
         except Exception as exc:  # report it and let the operator retry
             print(f"retire failed: {exc}", file=sys.stderr)
-            return 1
+            return EXIT_FATAL
         print(f"{cfg.mqtt.client_id}: session drained ({n} messages) and ended")
         return 0
     try:
@@ -98,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # e.g. the metrics port is taken: say so, exit 1
         for err in getattr(exc, "exceptions", [exc]):
             log.error("bridge stopped: %s: %s", type(err).__name__, err)
-        return 1
+        return EXIT_FATAL
     return 0
 
 

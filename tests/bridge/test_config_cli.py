@@ -90,7 +90,7 @@ def test_check_reports_sink_option_errors(tmp_path: Path) -> None:
         cwd=REPO,
         check=False,
     )
-    assert proc.returncode == 2
+    assert proc.returncode == 78
     assert "sinks[0].max_points" in proc.stderr
 
 
