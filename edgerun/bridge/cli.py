@@ -71,7 +71,10 @@ def main(argv: list[str] | None = None) -> int:
         help="drain this replica's broker session, end it and exit (scaling down for good)",
     )
     parser.add_argument(
-        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+        "--log-level",
+        default="info",
+        type=str.lower,
+        choices=["debug", "info", "warning", "error"],
     )
     parser.add_argument(
         "--log-format",

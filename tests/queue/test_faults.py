@@ -51,25 +51,33 @@ def remount(where: Path, mode: str) -> None:
     subprocess.run(["mount", "-o", f"remount,{mode}", str(where)], check=True)
 
 
+async def fill_until_degraded(mnt: Path, **settings: Any) -> tuple[Any, int]:
+    """A queue on ``mnt`` with 2,000 readings committed, then the disk filled up and offers
+    continued until the queue reports itself degraded; returns the queue and the next value."""
+    q = await opened(
+        mnt,
+        chunk_readings=100,
+        commit_interval=0.02,
+        memory_max_bytes=256 * 1024,
+        retry_interval=0.2,
+        **settings,
+    )
+    for i in range(2000):
+        q.offer(row(i))
+    await committed(q)
+    await anyio.to_thread.run_sync(fill_up, mnt / "filler", 16 * 1024)
+    n = 2000
+    with anyio.fail_after(20):
+        while not q.stats().degraded:
+            if not q.offer(row(n)):
+                await q.wait_writable()
+            n += 1
+    return q, n
+
+
 async def test_disk_full_degrades_then_recovers(tmp_path: Path) -> None:
     with tmpfs(tmp_path / "mnt", "4m") as mnt:
-        q = await opened(
-            mnt,
-            chunk_readings=100,
-            commit_interval=0.02,
-            memory_max_bytes=256 * 1024,
-            retry_interval=0.2,
-        )
-        for i in range(2000):
-            q.offer(row(i))
-        await committed(q)
-        await anyio.to_thread.run_sync(fill_up, mnt / "filler", 16 * 1024)
-        n = 2000
-        with anyio.fail_after(20):
-            while not q.stats().degraded:
-                if not q.offer(row(n)):
-                    await q.wait_writable()
-                n += 1
+        q, n = await fill_until_degraded(mnt)
         # keep accepting well past the memory bound while the disk is full
         for _ in range(30_000):
             q.offer(row(n))
@@ -131,24 +139,7 @@ def decode_rows(batch: object) -> list[list[Any]]:
 
 async def test_stored_backlog_drains_while_the_disk_is_full(tmp_path: Path) -> None:
     with tmpfs(tmp_path / "mnt", "4m") as mnt:
-        q = await opened(
-            mnt,
-            chunk_readings=100,
-            commit_interval=0.02,
-            memory_max_bytes=256 * 1024,
-            retry_interval=0.2,
-            cache_bytes=0,
-        )
-        for i in range(2000):
-            q.offer(row(i))
-        await committed(q)
-        await anyio.to_thread.run_sync(fill_up, mnt / "filler", 16 * 1024)
-        n = 2000
-        with anyio.fail_after(20):
-            while not q.stats().degraded:
-                if not q.offer(row(n)):
-                    await q.wait_writable()
-                n += 1
+        q, n = await fill_until_degraded(mnt, cache_bytes=0)
         # The link is up: the uplink drains everything, the stored backlog included (a
         # full disk still reads, cache_bytes=0 makes every stored chunk a disk read).
         seen: list[int] = []
