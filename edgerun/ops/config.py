@@ -97,7 +97,4 @@ class HttpConfig(Strict):
         return parse_listen(self.listen)
 
 
-#: The name the operations brief uses for the table's model.
-OpsConfig = HttpConfig
-
-__all__ = ["DEFAULT_PORT", "BindAddress", "HttpConfig", "OpsConfig", "parse_listen"]
+__all__ = ["DEFAULT_PORT", "BindAddress", "HttpConfig", "parse_listen"]
