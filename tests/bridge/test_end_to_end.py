@@ -122,7 +122,8 @@ async def test_bad_payloads_become_dead_letters_and_the_stream_continues(
         reasons = sorted(x["reason"] for x in lines)
         assert reasons == ["malformed", "malformed", "oversized", "unknown-version"]
         assert all(x["topic"] == "edgerun/gw-d/data" for x in lines)
-        assert bridge.stats()["acks"] == len(payloads)
+        # Every message, good or dead-lettered, is acknowledged (after its writes).
+        await wait_for(lambda: bridge.stats()["acks"] == len(payloads), 10, "acks")
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
