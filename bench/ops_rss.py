@@ -4,8 +4,7 @@ whole idle gateway with the endpoint off vs on (scraped), every built-in driver 
     .venv/bin/python bench/ops_rss.py [--runs 5]
 
 Prints medians over the runs and the ratio against the baseline measured in the same run.
-The gateway is ``edgerun run`` when the supervisor wires the ops endpoint, else
-``tests/ops/gateway_main.py`` (the same wiring). Needs mosquitto (apt). Budget: 35 MB RSS.
+The gateway is ``edgerun run``. Needs mosquitto (apt). Budget: 35 MB RSS.
 """
 
 from __future__ import annotations
@@ -56,9 +55,7 @@ def import_rss(extra: str) -> int:
 
 
 def gateway_argv(config: Path) -> list[str]:
-    if "GatewayOps" in (ROOT / "edgerun/supervisor.py").read_text():
-        return [sys.executable, "-m", "edgerun.cli.main", "run", "--config", str(config)]
-    return [sys.executable, str(ROOT / "tests/ops/gateway_main.py"), str(config)]
+    return [sys.executable, "-m", "edgerun.cli.main", "run", "--config", str(config)]
 
 
 CONFIG = """

@@ -70,18 +70,8 @@ PY
 mosquitto_sub -p "$mqtt_port" -v -t "edgerun/smoke-$arch/#" > "$work/broker.txt" 2>&1 &
 sub_pid=$!
 
-# Until the supervisor starts the ops endpoint itself, run the image's edgerun through
-# tests/ops/gateway_main.py (the documented wiring), mounted read-only; say so loudly.
 entry=()
-if ! podman run --rm --pull=never --platform "$platform" --entrypoint /bin/sh "$image" -c \
-    'grep -q GatewayOps /opt/venv/lib/python3*/site-packages/edgerun/supervisor.py'; then
-  echo "NOTE: this image's supervisor does not start the ops endpoint yet;" \
-       "running tests/ops/gateway_main.py in it" >&2
-  entry=(--entrypoint /opt/venv/bin/python -v "$here/tests/ops/gateway_main.py:/opt/gateway_main.py:ro")
-  args=(/opt/gateway_main.py /etc/edgerun/edgerun.toml)
-else
-  args=(run --config /etc/edgerun/edgerun.toml)
-fi
+args=(run --config /etc/edgerun/edgerun.toml)
 
 podman volume create "$name" >/dev/null
 start=$(date +%s)

@@ -1,8 +1,5 @@
 """End to end through a real gateway process: notify order and watchdog, endpoints under
 load and during an uplink outage (real mosquitto killed and restarted).
-
-The process is ``edgerun run`` once the supervisor wires :class:`GatewayOps`; until then
-``tests/ops/gateway_main.py``, which wires it exactly as documented.
 """
 
 from __future__ import annotations
@@ -27,13 +24,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.support.mosquitto import Mosquitto, free_port
 from tests.support.proc import REPO, wait_until
 
-WIRED = "GatewayOps" in (REPO / "edgerun" / "supervisor.py").read_text()
-
 
 def gateway_argv(config: Path) -> list[str]:
-    if WIRED:
-        return [sys.executable, "-m", "edgerun.cli.main", "run", "--config", str(config)]
-    return [sys.executable, str(Path(__file__).with_name("gateway_main.py")), str(config)]
+    return [sys.executable, "-m", "edgerun.cli.main", "run", "--config", str(config)]
 
 
 def write_config(tmp_path: Path, broker_url: str, http_port: int) -> Path:
