@@ -202,8 +202,16 @@ class Supervisor:
 
     # -------------------------------------------------------------------- reload
     async def reload(self) -> bool:
+        """Apply the config file again (SIGHUP); a failing reload never stops the gateway."""
+        if self.stopping:
+            log.warning("reload ignored: the gateway is stopping")
+            return False
         async with self._reload_lock:
-            return await self._reload()
+            try:
+                return await self._reload()
+            except Exception:
+                log.exception("reload failed; the gateway runs on")
+                return False
 
     async def _reload(self) -> bool:
         """Re-read the config file and apply what can change live (SIGHUP).
@@ -248,7 +256,11 @@ class Supervisor:
         for name in (*plan.stop, *plan.restart):
             await self._stop_runner(name)
         for name in (*plan.restart, *plan.start):
-            runner = self._build_runner(by_name[name], self.queue)
+            try:
+                runner = self._build_runner(by_name[name], self.queue)
+            except Exception as exc:  # a driver constructor that raises
+                log.error("reload: cannot build driver %s: %s", name, exc)
+                continue
             self.runners.append(runner)
             self._start_runner(runner)
         self._notify("reloaded")
