@@ -42,6 +42,15 @@ async def wait_stat(up: Uplink, cond: Any, timeout: float = 10) -> None:
             await anyio.sleep(0.02)  # polling stats with a deadline
 
 
+async def refused(up: Uplink, cond: Any) -> Any:
+    """Run ``up`` until its stats satisfy ``cond`` (failed attempts piling up); returns them."""
+    async with anyio.create_task_group() as tg:
+        await tg.start(up.run)
+        await wait_stat(up, cond)
+        tg.cancel_scope.cancel()
+    return up.stats()
+
+
 def client_ctx(tls: TlsFiles) -> ssl.SSLContext:
     ctx = ssl.create_default_context(cafile=str(tls.ca))
     ctx.load_cert_chain(str(tls.client_cert), str(tls.client_key))
@@ -62,11 +71,7 @@ async def test_wrong_password_is_an_auth_failure_with_backoff(tmp_path: Path) ->
         up = Uplink(
             cfg(b.url, username="gw", password="wrong"), gateway(), await memory_queue(), dict
         )
-        async with anyio.create_task_group() as tg:
-            await tg.start(up.run)
-            await wait_stat(up, lambda s: s.auth_failures >= 3)
-            tg.cancel_scope.cancel()
-        st = up.stats()
+        st = await refused(up, lambda s: s.auth_failures >= 3)
         assert st.connects == 0
         assert st.network_failures == 0
         assert st.tls_failures == 0
@@ -94,11 +99,7 @@ async def test_tls_wrong_ca_is_refused(tmp_path: Path) -> None:
     other = make_tls(tmp_path / "other", ca_cn="someone else")
     with Mosquitto(tmp_path, tls=tls) as b:
         up = Uplink(cfg(b.url, ca_file=str(other.ca)), gateway(), await memory_queue(), dict)
-        async with anyio.create_task_group() as tg:
-            await tg.start(up.run)
-            await wait_stat(up, lambda s: s.tls_failures >= 2)
-            tg.cancel_scope.cancel()
-        st = up.stats()
+        st = await refused(up, lambda s: s.tls_failures >= 2)
         assert st.connects == 0
         assert st.auth_failures == 0
         assert "certificate" in st.last_error.lower()
@@ -108,11 +109,7 @@ async def test_tls_hostname_mismatch_is_refused(tmp_path: Path) -> None:
     tls = make_tls(tmp_path / "pki", server_names=("broker.example",))
     with Mosquitto(tmp_path, tls=tls) as b:
         up = Uplink(cfg(b.url, ca_file=str(tls.ca)), gateway(), await memory_queue(), dict)
-        async with anyio.create_task_group() as tg:
-            await tg.start(up.run)
-            await wait_stat(up, lambda s: s.tls_failures >= 2)
-            tg.cancel_scope.cancel()
-        st = up.stats()
+        st = await refused(up, lambda s: s.tls_failures >= 2)
         assert st.connects == 0
         assert "mismatch" in st.last_error.lower() or "match" in st.last_error.lower()
 
@@ -148,11 +145,7 @@ async def test_mtls(tmp_path: Path) -> None:
         bare = Uplink(
             cfg(b.url, ca_file=str(tls.ca)), gateway("gw-bare"), await memory_queue(), dict
         )
-        async with anyio.create_task_group() as tg:
-            await tg.start(bare.run)
-            await wait_stat(bare, lambda s: s.tls_failures >= 2)
-            tg.cancel_scope.cancel()
-        st = bare.stats()
+        st = await refused(bare, lambda s: s.tls_failures >= 2)
         assert st.connects == 0
         assert st.network_failures == 0
         assert "certificate" in st.last_error

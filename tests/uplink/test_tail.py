@@ -44,6 +44,20 @@ async def wait_connected(proc: subprocess.Popen[str]) -> None:
     assert line.startswith("connected to"), line
 
 
+async def tail_output(broker: Mosquitto, *args: str) -> tuple[int, str, str]:
+    """Run ``edgerun tail ARGS`` while every payload form is published; (rc, stdout, stderr)."""
+    proc = start_tail(broker, *args)
+    try:
+        await wait_connected(proc)
+        await publish_all_forms(broker)
+        out, err = await anyio.to_thread.run_sync(lambda: proc.communicate(timeout=15))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return proc.returncode, out, err
+
+
 async def publish_all_forms(broker: Mosquitto) -> None:
     async with anyio.create_task_group() as tg:
         uplinks = []
@@ -63,16 +77,8 @@ async def publish_all_forms(broker: Mosquitto) -> None:
 
 async def test_json_lines_from_every_form(broker: Mosquitto) -> None:
     total = PER_GATEWAY * len(FORMS)
-    proc = start_tail(broker, "--json", "--count", str(total), "--no-status")
-    try:
-        await wait_connected(proc)
-        await publish_all_forms(broker)
-        out, err = await anyio.to_thread.run_sync(lambda: proc.communicate(timeout=15))
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 0, err
+    rc, out, err = await tail_output(broker, "--json", "--count", str(total), "--no-status")
+    assert rc == 0, err
     lines = [json.loads(line) for line in out.splitlines()]
     assert len(lines) == total
     by_gw: dict[str, list[dict[str, Any]]] = {}
@@ -88,16 +94,8 @@ async def test_json_lines_from_every_form(broker: Mosquitto) -> None:
 
 
 async def test_table_shows_readings_and_status(broker: Mosquitto) -> None:
-    proc = start_tail(broker, "--count", str(PER_GATEWAY * len(FORMS)))
-    try:
-        await wait_connected(proc)
-        await publish_all_forms(broker)
-        out, err = await anyio.to_thread.run_sync(lambda: proc.communicate(timeout=15))
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 0, err
+    rc, out, err = await tail_output(broker, "--count", str(PER_GATEWAY * len(FORMS)))
+    assert rc == 0, err
     lines = out.splitlines()
     assert any(line.startswith("time (UTC)") for line in lines)
     rows = [ln for ln in lines if "mesh/node-" in ln]
