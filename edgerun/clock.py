@@ -16,10 +16,11 @@ reading's flag must follow a sync within seconds, while the syscall costs a few 
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 import os
 from typing import Final, Literal
+
+from edgerun.libc import libc
 
 ClockMode = Literal["auto", "trusted", "untrusted"]
 
@@ -45,13 +46,12 @@ class _Timex(ctypes.Structure):
 
 def _kernel_synced() -> bool | None:
     """Ask the kernel; ``None`` when adjtimex is unavailable."""
-    name = ctypes.util.find_library("c")
-    if name is None:
+    lib = libc()
+    if lib is None:
         return None
     try:
-        libc = ctypes.CDLL(name, use_errno=True)
         tx = _Timex()
-        state = libc.adjtimex(ctypes.byref(tx))
+        state = lib.adjtimex(ctypes.byref(tx))
     except (OSError, AttributeError):
         return None
     if state < 0:

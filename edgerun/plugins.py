@@ -20,7 +20,6 @@ package or extra to install.
 from __future__ import annotations
 
 import importlib
-import importlib.metadata as md
 import importlib.util
 import logging
 import os
@@ -31,7 +30,7 @@ from typing import Any
 
 import pluggy
 
-from edgerun import hookspecs
+from edgerun import entrypoints, hookspecs
 from edgerun.api import Driver, Processor
 
 log = logging.getLogger("edgerun.plugins")
@@ -178,9 +177,8 @@ def load_plugins(
     reg = Registry()
     sources: dict[str, tuple[str, str, str]] = {}  # plugin name -> (name, dist, version)
 
-    for ep in sorted(md.entry_points(group=GROUP), key=lambda e: e.name):
-        dist = ep.dist.metadata["Name"] if ep.dist is not None else "?"
-        version = ep.dist.version if ep.dist is not None else "?"
+    for ep in sorted(entrypoints.entry_points(GROUP), key=lambda e: e.name):
+        dist, version = ep.distribution or "?", ep.version or "?"
         info = PluginInfo(ep.name, ep.value, dist, version)
         reg.plugins.append(info)
         if not _is_allowed(ep.name, allow, deny_set):
@@ -189,7 +187,7 @@ def load_plugins(
         if pm.has_plugin(ep.name):
             continue  # the same entry point seen twice (editable + regular install)
         try:
-            module = ep.load()
+            module = resolve(ep.value) if ep.attr else importlib.import_module(ep.module)
             pm.register(module, name=ep.name)
         except Exception as exc:  # a broken plugin must not stop the gateway
             info.error = f"{type(exc).__name__}: {exc}"

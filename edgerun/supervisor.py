@@ -35,6 +35,7 @@ from edgerun.config.model import DriverInstance, EdgerunConfig
 from edgerun.drivers.context import BusLimiters
 from edgerun.drivers.runner import DriverRunner, FatalDriverError
 from edgerun.exitcodes import EXIT_CONFIG, EXIT_FATAL, EXIT_FORCED, EXIT_OK, EXIT_USAGE
+from edgerun.libc import trim_periodically
 from edgerun.normalize import Normalizer
 from edgerun.plugins import Registry
 from edgerun.queue.base import ReadingQueue
@@ -343,3 +344,5 @@ class Supervisor:
         states = ", ".join(f"{r.instance.name}={r.stats.state}" for r in self.runners)
         log.info("ready: %d driver(s): %s", len(self.runners), states or "none")
         self._notify("ready")
+        # Start-up garbage (config parsing, plugin imports) goes back to the system now.
+        await trim_periodically()
