@@ -16,8 +16,9 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 log = logging.getLogger("edgerun.ble")
 
@@ -33,8 +34,7 @@ _MATCHES = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class AdapterInfo:
+class AdapterInfo(msgspec.Struct, frozen=True):
     """What the watch knows about one adapter."""
 
     name: str
@@ -43,8 +43,7 @@ class AdapterInfo:
     passive_capable: bool
 
 
-@dataclass(frozen=True, slots=True)
-class Status:
+class Status(msgspec.Struct, frozen=True):
     """The state to report and, when scanning can start, the adapter to use."""
 
     state: str

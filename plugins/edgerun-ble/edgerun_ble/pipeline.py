@@ -19,8 +19,9 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 from edgerun.api import Reading
 from edgerun_ble.config import BleConfig, bindkey_bytes
@@ -39,8 +40,7 @@ log = logging.getLogger("edgerun.ble")
 Counter = Callable[[str, int], None]
 
 
-@dataclass(frozen=True, slots=True)
-class Advert:
+class Advert(msgspec.Struct, frozen=True):
     """What the scanner hands over per detection callback (a snapshot, safe to queue)."""
 
     address: str
@@ -53,17 +53,16 @@ class Advert:
     ts_ms: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Policy:
+class Policy(msgspec.Struct, frozen=True):
     """The static rules taken from the config."""
 
     allow_addresses: frozenset[str] = frozenset()
     deny_addresses: frozenset[str] = frozenset()
     allow_formats: frozenset[str] = frozenset()
     deny_formats: frozenset[str] = frozenset()
-    keys: Mapping[str, bytes] = field(default_factory=dict)
-    names: Mapping[str, str] = field(default_factory=dict)
-    intervals: Mapping[str, float] = field(default_factory=dict)
+    keys: Mapping[str, bytes] = msgspec.field(default_factory=dict)
+    names: Mapping[str, str] = msgspec.field(default_factory=dict)
+    intervals: Mapping[str, float] = msgspec.field(default_factory=dict)
     min_interval: float = 0.0
     dedupe_window: float = 60.0
     max_devices: int = 4096
@@ -107,17 +106,15 @@ class Policy:
         return not self.allow_formats or name in self.allow_formats
 
 
-@dataclass(slots=True)
-class _KeyState:
+class _KeyState(msgspec.Struct, gc=False):
     payload: bytes = b""
     payload_at: float = float("-inf")
     counter: int | None = None
     counter_at: float = float("-inf")
 
 
-@dataclass(slots=True)
-class _DeviceState:
-    keys: dict[tuple[str, Any], _KeyState] = field(default_factory=dict)
+class _DeviceState(msgspec.Struct):
+    keys: dict[tuple[str, Any], _KeyState] = msgspec.field(default_factory=dict)
     last_accepted: float = float("-inf")
 
 

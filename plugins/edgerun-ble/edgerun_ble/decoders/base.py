@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
-from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
+
+import msgspec
 
 from edgerun.api import Value
 
@@ -75,8 +76,7 @@ def address_bytes(address: str) -> bytes:
     return bytes.fromhex(address.replace(":", ""))
 
 
-@dataclass(frozen=True, slots=True)
-class Source:
+class Source(msgspec.Struct, frozen=True, gc=False):
     """Who sent a payload, and the key configured for that device, if any."""
 
     #: Sender address, normalized (``AA:BB:CC:DD:EE:FF``).
@@ -85,8 +85,7 @@ class Source:
     key: bytes | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Measurement:
+class Measurement(msgspec.Struct, frozen=True, gc=False):
     """One decoded value.
 
     ``quantity`` names an edgerun quantity and ``value`` is then in its canonical unit;
@@ -105,8 +104,7 @@ class Measurement:
     index: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class Decoded:
+class Decoded(msgspec.Struct, frozen=True):
     """The result of decoding one payload."""
 
     #: Format name (``bthome``, ``ruuvi_v5``, ``atc1441``, ``pvvx`` ...).
@@ -125,7 +123,7 @@ class Decoded:
     #: Bytes left unread after an unknown object id (BTHome); counted, not an error.
     skipped: int = 0
     #: Small facts worth shipping with every reading of this packet.
-    extra: dict[str, Value] = field(default_factory=dict)
+    extra: dict[str, Value] = msgspec.field(default_factory=dict)
 
 
 class DecodeError(Exception):

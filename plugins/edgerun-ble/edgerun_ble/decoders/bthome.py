@@ -18,8 +18,9 @@ Object table: the current bthome.io format table, as bthome-ble implements it (p
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 from typing import Final, Literal
+
+import msgspec
 
 from edgerun.api import canonical_unit, convert
 from edgerun_ble.decoders import ccm
@@ -41,8 +42,7 @@ _UUID_BYTES: Final = b"\xd2\xfc"
 Kind = Literal["uint", "sint", "binary", "event", "dimmer", "text", "raw", "version"]
 
 
-@dataclass(frozen=True, slots=True)
-class ObjectType:
+class ObjectType(msgspec.Struct, frozen=True, gc=False):
     """How one object id is laid out and what it means."""
 
     field: str
