@@ -9,11 +9,10 @@ stable run (when the contact actually settled).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import msgspec
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
+class Change(msgspec.Struct, frozen=True, gc=False):
     """A confirmed change of a line's logical level."""
 
     level: bool

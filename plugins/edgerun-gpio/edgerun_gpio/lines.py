@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
+import msgspec
 
 from edgerun.api import DriverContext
 from edgerun_gpio.chips.base import Chip
@@ -21,8 +21,7 @@ from edgerun_gpio.state import GpioState, save_state
 T = TypeVar("T")
 
 
-@dataclass
-class Lines:
+class Lines(msgspec.Struct):
     chip: Chip
     ctx: DriverContext
     state: GpioState

@@ -17,16 +17,16 @@ import json
 import logging
 import os
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
+
+import msgspec
 
 VERSION = 1
 
 
-@dataclass
-class GpioState:
-    counters: dict[str, int] = field(default_factory=dict)
-    outputs: dict[str, bool] = field(default_factory=dict)
+class GpioState(msgspec.Struct):
+    counters: dict[str, int] = msgspec.field(default_factory=dict)
+    outputs: dict[str, bool] = msgspec.field(default_factory=dict)
     clean: bool = True
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import queue
 import time
-from dataclasses import dataclass
 from typing import Literal, Protocol
+
+import msgspec
 
 Bias = Literal["as_is", "disabled", "pull_up", "pull_down"]
 
@@ -24,23 +25,20 @@ class ChipError(Exception):
     """The chip cannot be opened or a line cannot be requested; the message says why."""
 
 
-@dataclass(frozen=True, slots=True)
-class InputSpec:
+class InputSpec(msgspec.Struct, frozen=True):
     line: int
     bias: Bias
     #: Deliver edge events for this line (``edge`` and ``counter`` inputs).
     edges: bool
 
 
-@dataclass(frozen=True, slots=True)
-class OutputSpec:
+class OutputSpec(msgspec.Struct, frozen=True):
     line: int
     #: The physical level the line is driven to as soon as it is requested.
     level: bool
 
 
-@dataclass(frozen=True, slots=True)
-class RawEdge:
+class RawEdge(msgspec.Struct, frozen=True, gc=False):
     """One edge as the hardware reported it."""
 
     line: int
