@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
+import msgspec
 import pytest
 from edgerun_iqrf.client import DpaClient
 from edgerun_iqrf.engine import DpaEngine
@@ -20,8 +20,7 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-@dataclass
-class Mesh:
+class Mesh(msgspec.Struct):
     sim: MeshSimulator
     link: PtyLink
     transport: Transport

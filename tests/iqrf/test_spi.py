@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
+import msgspec
 import pytest
 from edgerun_iqrf import spi
 from edgerun_iqrf.client import DpaClient
@@ -21,8 +21,7 @@ from edgerun_iqrf.spi_transport import SpiTransport
 pytestmark = pytest.mark.anyio
 
 
-@dataclass
-class SpiMesh:
+class SpiMesh(msgspec.Struct):
     sim: MeshSimulator
     dev: FakeSpiDev
     transport: SpiTransport

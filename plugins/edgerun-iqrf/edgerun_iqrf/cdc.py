@@ -13,8 +13,9 @@ buffer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Final
+
+import msgspec
 
 from edgerun_iqrf.errors import DpaFormatError
 
@@ -25,8 +26,7 @@ MAX_DATA: Final = 64
 MODULE_INFO_LENS: Final = (32, 16)
 
 
-@dataclass(frozen=True, slots=True)
-class CdcMessage:
+class CdcMessage(msgspec.Struct, frozen=True, gc=False):
     """One packet: ``tag`` is the text after the direction mark up to the payload
     (``"DR"``, ``"DS"``, ``"IT"``, ``"S"``, ``"I"``, ``"DS:OK"``, ``"OK"``, ``"ERR"``...);
     ``data`` the binary or text payload (empty when there is none)."""
@@ -69,15 +69,14 @@ _WAIT: Final = "wait"
 _BAD: Final = "bad"
 
 
-@dataclass
-class _Parser:
+class _Parser(msgspec.Struct):
     mark: int
     #: tags followed by a length byte, ``:`` and binary data
     length_tags: tuple[bytes, ...]
     dropped: int = 0
     skipped_bytes: int = 0
     last_error: str = ""
-    _buf: bytearray = field(default_factory=bytearray)
+    _buf: bytearray = msgspec.field(default_factory=bytearray)
 
     def feed(self, data: bytes) -> list[CdcMessage]:
         self._buf += data
@@ -149,7 +148,6 @@ class _Parser:
         return None
 
 
-@dataclass
 class DeviceParser(_Parser):
     """Parses what a CDC device sends to the host."""
 
@@ -192,7 +190,6 @@ class DeviceParser(_Parser):
         return None
 
 
-@dataclass
 class HostParser(_Parser):
     """Parses what the host sends to a CDC device (used by the simulator)."""
 

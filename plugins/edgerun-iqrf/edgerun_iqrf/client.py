@@ -9,7 +9,8 @@ the FRC response time the coordinator was configured with.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+
+import msgspec
 
 from edgerun_iqrf import embed, sensor, timing
 from edgerun_iqrf.dpa import (
@@ -33,8 +34,7 @@ from edgerun_iqrf.errors import DpaFormatError, DpaResponseError
 DISCOVERY_TIMEOUT_S = 300.0
 
 
-@dataclass(frozen=True, slots=True)
-class FrcReadout:
+class FrcReadout(msgspec.Struct, frozen=True):
     """Raw per-node FRC values and the FRC status byte."""
 
     status: int

@@ -8,9 +8,10 @@ at most 56. Anything else raises :class:`~edgerun_iqrf.errors.DpaFormatError`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import IntEnum
 from typing import Final, Literal, TypeAlias
+
+import msgspec
 
 from edgerun_iqrf.errors import DpaFormatError
 
@@ -141,8 +142,7 @@ def _le16(data: bytes, offset: int) -> int:
     return data[offset] | (data[offset + 1] << 8)
 
 
-@dataclass(frozen=True, slots=True)
-class Request:
+class Request(msgspec.Struct, frozen=True, gc=False):
     """A DPA request (gateway to TR, or a node-initiated request arriving asynchronously)."""
 
     nadr: int
@@ -193,8 +193,7 @@ class Request:
         return self.nadr == NADR_BROADCAST
 
 
-@dataclass(frozen=True, slots=True)
-class Response:
+class Response(msgspec.Struct, frozen=True, gc=False):
     """A DPA response; ``is_async`` when the async flag of the response code is set."""
 
     nadr: int
@@ -253,8 +252,7 @@ class Response:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Confirmation:
+class Confirmation(msgspec.Struct, frozen=True, gc=False):
     """The coordinator's confirmation that a request entered the mesh.
 
     ``timeslot_ms`` is the timeslot length (sent in 10 ms units); ``hops_response`` is 0 for a

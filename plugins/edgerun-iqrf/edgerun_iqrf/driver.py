@@ -18,8 +18,9 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any, Final
+
+import msgspec
 
 from edgerun.api import CommandError, Driver, DriverContext, Reading
 from edgerun_iqrf import embed, netmap, sensor, timing
@@ -34,15 +35,13 @@ STATUS_OK: Final = "ok"
 STATUS_UNREACHABLE: Final = "unreachable"
 
 
-@dataclass
-class _Health:
+class _Health(msgspec.Struct):
     state: str = "unknown"
     failures: int = 0
     retry_at: float = 0.0
 
 
-@dataclass(frozen=True)
-class _Plan:
+class _Plan(msgspec.Struct, frozen=True):
     """One cycle: FRC groups (type, index-among-type) -> nodes, and per-node reads."""
 
     frc: dict[tuple[int, int], list[int]]

@@ -9,8 +9,9 @@ PData and raises :class:`~edgerun_iqrf.errors.DpaFormatError` when it does not f
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Final
+
+import msgspec
 
 from edgerun_iqrf.errors import DpaFormatError
 
@@ -52,8 +53,7 @@ def nodes_to_bitmap(nodes: Iterable[int], size: int = BITMAP_LEN) -> bytes:
     return bytes(out)
 
 
-@dataclass(frozen=True, slots=True)
-class AddrInfo:
+class AddrInfo(msgspec.Struct, frozen=True):
     dev_nr: int
     did: int
 
@@ -69,8 +69,7 @@ def decode_bitmap(pdata: bytes) -> list[int]:
     return bitmap_to_nodes(pdata)
 
 
-@dataclass(frozen=True, slots=True)
-class PeripheralEnumeration:
+class PeripheralEnumeration(msgspec.Struct, frozen=True):
     dpa_version: int
     user_per_nr: int
     embedded_pers: tuple[int, ...]
@@ -125,8 +124,7 @@ def decode_enumeration(pdata: bytes) -> PeripheralEnumeration:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class OsInfo:
+class OsInfo(msgspec.Struct, frozen=True):
     mid: int
     os_version: int
     mcu_type: int
@@ -187,8 +185,7 @@ def decode_thermometer(pdata: bytes) -> float | None:
     return raw / 16
 
 
-@dataclass(frozen=True, slots=True)
-class FrcResult:
+class FrcResult(msgspec.Struct, frozen=True, gc=False):
     status: int
     data: bytes
 

@@ -10,8 +10,9 @@ own receiver does.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Final
+
+import msgspec
 
 from edgerun_iqrf.crc import crc8_uart
 from edgerun_iqrf.errors import DpaFormatError
@@ -50,8 +51,7 @@ def decode(data: bytes) -> bytes:
     return frames[0]
 
 
-@dataclass
-class Deframer:
+class Deframer(msgspec.Struct):
     """Incremental receiver; :meth:`feed` returns the complete frames found so far."""
 
     #: Frames dropped (bad CRC, too short, aborted, too long) and bytes skipped outside frames.
@@ -59,7 +59,7 @@ class Deframer:
     skipped_bytes: int = 0
     last_error: str = ""
     first_error: str = ""
-    _buf: bytearray = field(default_factory=bytearray)
+    _buf: bytearray = msgspec.field(default_factory=bytearray)
     _in_frame: bool = False
     _escape: bool = False
     _overlong: bool = False

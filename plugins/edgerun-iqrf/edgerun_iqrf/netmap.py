@@ -14,9 +14,10 @@ import contextlib
 import json
 import logging
 import os
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 log = logging.getLogger(__name__)
 
@@ -24,16 +25,15 @@ FILE_NAME = "netmap.json"
 VERSION = 1
 
 
-@dataclass
-class NodeInfo:
+class NodeInfo(msgspec.Struct):
     """One node as enumerated."""
 
     addr: int
     mid: int
     hwpid: int
     hwpid_ver: int = 0
-    peripherals: list[int] = field(default_factory=list)
-    sensors: list[int] = field(default_factory=list)
+    peripherals: list[int] = msgspec.field(default_factory=list)
+    sensors: list[int] = msgspec.field(default_factory=list)
     binary_outputs: int = 0
     hops: int = 1
 
@@ -43,10 +43,9 @@ class NodeInfo:
         return f"{self.mid:08X}"
 
 
-@dataclass
-class NetworkMap:
+class NetworkMap(msgspec.Struct):
     coordinator_mid: int
-    nodes: dict[int, NodeInfo] = field(default_factory=dict)
+    nodes: dict[int, NodeInfo] = msgspec.field(default_factory=dict)
 
     def by_mid(self, mid: int) -> NodeInfo | None:
         return next((n for n in self.nodes.values() if n.mid == mid), None)
@@ -55,7 +54,7 @@ class NetworkMap:
         return {
             "version": VERSION,
             "coordinator_mid": self.coordinator_mid,
-            "nodes": {str(a): asdict(n) for a, n in sorted(self.nodes.items())},
+            "nodes": {str(a): msgspec.structs.asdict(n) for a, n in sorted(self.nodes.items())},
         }
 
     @classmethod

@@ -11,9 +11,10 @@ from __future__ import annotations
 import math
 import struct
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from enum import IntEnum
 from typing import Final, TypeAlias
+
+import msgspec
 
 from edgerun_iqrf.errors import DpaFormatError
 
@@ -42,8 +43,7 @@ def _s16(raw: int) -> int:
     return raw - 0x10000 if raw & 0x8000 else raw
 
 
-@dataclass(frozen=True, slots=True)
-class SensorType:
+class SensorType(msgspec.Struct, frozen=True):
     """One quantity of the standard."""
 
     id: int
@@ -360,8 +360,7 @@ def sensor_type(type_id: int) -> SensorType:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class SensorReading:
+class SensorReading(msgspec.Struct, frozen=True, gc=False):
     """One decoded sensor value; ``value`` is ``None`` for the type's error value."""
 
     index: int
@@ -494,8 +493,7 @@ def frc_user_data(type_id: int, index: int, ext: int = 0) -> bytes:
     return bytes((0x5E, type_id, index | (ext << 5), 0))
 
 
-@dataclass(frozen=True, slots=True)
-class FrcSensorValue:
+class FrcSensorValue(msgspec.Struct, frozen=True, gc=False):
     """One node's sensor FRC value: a reserved status, or ``DATA`` with the decoded value."""
 
     node: int
