@@ -7,9 +7,9 @@ import time
 
 import pytest
 from edgerun_iqrf import sensor
+from edgerun_iqrf.cdc_transport import CdcTransport
 from edgerun_iqrf.dpa import LedCmd, Pnum, Response, is_reset
 from edgerun_iqrf.errors import DpaResponseError, DpaTimeout
-from edgerun_iqrf.serial_transport import CdcTransport
 
 from .conftest import Mesh
 

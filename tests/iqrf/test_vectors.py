@@ -6,6 +6,7 @@ import pytest
 from edgerun_iqrf import crc, embed, hdlc, sensor, spi, timing
 from edgerun_iqrf.dpa import Confirmation, Request, Response, decode_frame, is_reset, parse_hex
 from edgerun_iqrf.errors import DpaFormatError
+from edgerun_iqrf.module_info import decode_module_info
 
 H = parse_hex
 
@@ -202,7 +203,7 @@ def test_spi_ledr_response_crcs() -> None:
 def test_spi_module_info_vectors() -> None:
     assert spi.module_info_packet(long=False) == H("F5 10") + bytes(16) + H("BA 00")
     assert spi.module_info_packet(long=True) == H("F5 20") + bytes(32) + H("8A 00")
-    info = spi.decode_module_info(H("78 56 34 12 46 24 D8 08") + bytes(8))
+    info = decode_module_info(H("78 56 34 12 46 24 D8 08") + bytes(8))
     assert info.mid == 0x12345678
     assert info.os_version_str == "4.06"
     assert info.tr_type == 0x24

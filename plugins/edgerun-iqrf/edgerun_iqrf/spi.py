@@ -8,7 +8,6 @@ these packets through a device object.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
 from typing import Final
 
@@ -135,51 +134,3 @@ def slave_reply(data: bytes, status: int, result: int = RESULT_CRCM_OK) -> bytes
     """What a TR clocks back during a read packet of ``len(data)`` (simulator side)."""
     ptype = len(data)
     return bytes((status, status)) + data + bytes((crc_spi(bytes((ptype,)) + data), result))
-
-
-@dataclass(frozen=True, slots=True)
-class ModuleInfo:
-    """TR module identification (SPI 0xF5 / CDC ``>IT``)."""
-
-    mid: int
-    os_version: int
-    tr_type: int
-    os_build: int
-    ibk: bytes | None
-
-    @property
-    def os_version_str(self) -> str:
-        return f"{self.os_version >> 4}.{self.os_version & 0x0F:02d}"
-
-    @property
-    def mcu(self) -> str:
-        return {4: "PIC16LF1938", 5: "PIC16LF18877"}.get(self.tr_type & 0x07, "unknown")
-
-    @property
-    def series(self) -> str:
-        names = {2: "TR-72", 11: "TR-76"}
-        suffix = {4: "D", 5: "G"}.get(self.tr_type & 0x07, "?")
-        base = names.get(self.tr_type >> 4)
-        return f"{base}{suffix}" if base else f"series {self.tr_type >> 4}"
-
-    def encode(self) -> bytes:
-        out = (
-            self.mid.to_bytes(4, "little")
-            + bytes((self.os_version, self.tr_type))
-            + self.os_build.to_bytes(2, "little")
-            + bytes(8)
-        )
-        return out + (self.ibk or b"")
-
-
-def decode_module_info(data: bytes) -> ModuleInfo:
-    """Decode 16 or 32 bytes of module info."""
-    if len(data) not in (16, 32):
-        raise DpaFormatError(f"module info of {len(data)} bytes (need 16 or 32)", bytes(data))
-    return ModuleInfo(
-        mid=int.from_bytes(data[0:4], "little"),
-        os_version=data[4],
-        tr_type=data[5],
-        os_build=data[6] | data[7] << 8,
-        ibk=bytes(data[16:32]) if len(data) == 32 else None,
-    )

@@ -25,6 +25,7 @@ from typing import Final, Protocol
 
 from edgerun_iqrf import spi
 from edgerun_iqrf.errors import DpaFormatError, TransportError
+from edgerun_iqrf.module_info import ModuleInfo, decode_module_info
 from edgerun_iqrf.transport import Transport
 
 SPEED_HZ: Final = 250_000
@@ -223,7 +224,7 @@ class SpiTransport(Transport):
         assert isinstance(result, int)
         return result
 
-    async def module_info(self) -> spi.ModuleInfo | None:
+    async def module_info(self) -> ModuleInfo | None:
         def sequence() -> bytes:
             for _ in range(int(STATUS_TIMEOUT_S / self._poll_interval)):
                 status = self._status_sync()
@@ -235,7 +236,7 @@ class SpiTransport(Transport):
         data = await self._run(sequence)
         assert isinstance(data, bytes)
         try:
-            return spi.decode_module_info(data)
+            return decode_module_info(data)
         except DpaFormatError as exc:
             raise TransportError(f"bad module info: {exc}") from exc
 

@@ -3,8 +3,9 @@
 A transport moves whole DPA frames: :meth:`Transport.send` hands one frame to the TR,
 :meth:`Transport.receive` returns the next frame the TR sent (confirmation, response,
 asynchronous message), in order. Framing errors are counted in :attr:`Transport.counters`
-and dropped, never raised to the caller. ``open_transport`` builds one by name; the
-hardware libraries are imported only there.
+and dropped, never raised to the caller. ``open_transport`` builds one by name and imports
+only that transport's modules (a UART gateway never loads the CDC or SPI protocol code); the
+hardware libraries are imported when the transport opens.
 
 Received frames wait in a bounded queue (256 frames, far more than the coordinator can
 produce between two reads of the engine); when it is full the oldest frame is dropped and
@@ -19,7 +20,7 @@ from collections import Counter
 from typing import Final
 
 from edgerun_iqrf.errors import TransportError
-from edgerun_iqrf.spi import ModuleInfo
+from edgerun_iqrf.module_info import ModuleInfo
 
 RX_QUEUE_FRAMES: Final = 256
 
@@ -92,7 +93,7 @@ def open_transport(kind: str, port: str, *, baudrate: int | None = None) -> Tran
 
         return UartTransport(port, baudrate=baudrate or 57600)
     if kind == "cdc":
-        from edgerun_iqrf.serial_transport import CdcTransport
+        from edgerun_iqrf.cdc_transport import CdcTransport
 
         return CdcTransport(port)
     if kind == "spi":

@@ -17,8 +17,8 @@ from collections import Counter
 from pathlib import Path
 
 from edgerun_iqrf import cdc, hdlc
+from edgerun_iqrf.module_info import ModuleInfo
 from edgerun_iqrf.sim.mesh import MeshSimulator
-from edgerun_iqrf.spi import ModuleInfo
 
 
 class PtyLink:

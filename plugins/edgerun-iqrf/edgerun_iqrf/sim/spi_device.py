@@ -14,6 +14,7 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from edgerun_iqrf import spi
+from edgerun_iqrf.module_info import ModuleInfo
 
 if TYPE_CHECKING:
     from edgerun_iqrf.sim.mesh import MeshSimulator
@@ -23,12 +24,12 @@ class FakeSpiDev:
     """Implements ``xfer2`` and ``close`` like python-spidev's ``SpiDev``."""
 
     def __init__(
-        self, sim: MeshSimulator | None = None, module_info: spi.ModuleInfo | None = None
+        self, sim: MeshSimulator | None = None, module_info: ModuleInfo | None = None
     ) -> None:
         self._lock = threading.Lock()
         self._out: deque[bytes] = deque()
         self.sim = sim
-        self.module_info = module_info or spi.ModuleInfo(0x8100A0C0, 0x43, 0xB5, 0x08D8, bytes(16))
+        self.module_info = module_info or ModuleInfo(0x8100A0C0, 0x43, 0xB5, 0x08D8, bytes(16))
         #: Corrupt the CRCS of the next N reads.
         self.corrupt_reads = 0
         #: Report a CRCM error for the next N writes (and drop them).
