@@ -12,16 +12,19 @@ redelivers (at-least-once; the datacenter dedupes on gateway id + reading id).
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass, field
 
 import msgpack
+import msgspec
 
 from edgerun.readings import Row
 
 
-@dataclass(slots=True)
-class Chunk:
-    """Consecutive readings ``first_id .. first_id + count - 1``, encoded."""
+class Chunk(msgspec.Struct, gc=False):
+    """Consecutive readings ``first_id .. first_id + count - 1``, encoded.
+
+    One is made per sealed run of readings, so it is a Struct without a GC header
+    (``gc=False``): every field is a number or bytes and can never be part of a cycle.
+    """
 
     first_id: int
     count: int
@@ -34,7 +37,8 @@ class Chunk:
     #: Encoded size; stays known while a durable queue keeps the blob only on disk.
     nbytes: int = -1
     #: Storage state, owned by the queue (0 memory only, 1 being written, 2 on disk).
-    state: int = field(default=0, repr=False, compare=False)
+    #: Part of ``repr`` and ``==`` like every field (chunks are never compared by value).
+    state: int = 0
 
     def __post_init__(self) -> None:
         if self.nbytes < 0:
@@ -45,16 +49,17 @@ class Chunk:
         return self.first_id + self.count - 1
 
 
-@dataclass(slots=True)
-class Batch:
+class Batch(msgspec.Struct):
     """A lease: whole chunks handed to the uplink until acked or nacked."""
 
     lease_id: int
     chunks: list[Chunk]
     #: True when the batch is backlog from an outage rather than live data.
     hist: bool
-    count: int = field(init=False)
-    nbytes: int = field(init=False)
+    #: Readings and encoded bytes of all chunks, computed at construction (a value
+    #: passed for them is replaced).
+    count: int = 0
+    nbytes: int = 0
 
     def __post_init__(self) -> None:
         self.count = sum(c.count for c in self.chunks)
@@ -78,8 +83,7 @@ class Batch:
 DROP_REASONS = ("overflow", "expired", "corrupt", "rejected", "invalid", "filtered")
 
 
-@dataclass(slots=True)
-class QueueStats:
+class QueueStats(msgspec.Struct):
     """A snapshot for status, logs and metrics."""
 
     depth_readings: int = 0
@@ -88,7 +92,7 @@ class QueueStats:
     oldest_age_s: float = 0.0
     accepted: int = 0
     acked: int = 0
-    dropped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(DROP_REASONS, 0))
+    dropped: dict[str, int] = msgspec.field(default_factory=lambda: dict.fromkeys(DROP_REASONS, 0))
     commits: int = 0
     commit_seconds_total: float = 0.0
     commit_seconds_last: float = 0.0

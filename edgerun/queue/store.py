@@ -30,9 +30,10 @@ import os
 import sqlite3
 import time
 import zlib
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
+
+import msgspec
 
 from edgerun.queue.base import Chunk
 from edgerun.queue.quarantine import quarantine
@@ -82,17 +83,15 @@ class _Unusable(Exception):
     """The file itself is bad: quarantine it."""
 
 
-@dataclass(slots=True)
-class Opened:
+class Opened(msgspec.Struct):
     """What :meth:`Store.open` found."""
 
     chunks: list[Chunk]
-    quarantined: list[Path] = field(default_factory=list)
+    quarantined: list[Path] = msgspec.field(default_factory=list)
     bad_rows: int = 0  # readings in index rows that made no sense (dropped as corrupt)
 
 
-@dataclass(slots=True)
-class CommitInfo:
+class CommitInfo(msgspec.Struct):
     seconds: float
     disk_bytes: int  # database + WAL + shared-memory index files
     used_bytes: int  # pages holding data (file size minus free pages)
