@@ -22,10 +22,10 @@ import math
 import struct
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 import msgpack
+import msgspec
 
 from edgerun.readings import COLUMNS
 
@@ -155,8 +155,7 @@ class Encoder:
         return self.encode_blob(len(rows), blob, hist)
 
 
-@dataclass(slots=True)
-class Payload:
+class Payload(msgspec.Struct):
     """A decoded batch."""
 
     gw: str
@@ -170,7 +169,7 @@ class Payload:
     #: Rows dropped because their length did not match ``cols``.
     bad_rows: int = 0
     #: Keys this decoder does not know (kept, per the contract's "ignore unknown keys").
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = msgspec.field(default_factory=dict)
 
     def records(self) -> Iterator[dict[str, Any]]:
         """Each row as a dict keyed by column name."""

@@ -11,13 +11,13 @@ the referenced server is tried once next, then the list resumes.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+
+import msgspec
 
 from edgerun.uplink.config import parse_broker_url
 
 
-@dataclass(frozen=True, slots=True)
-class Endpoint:
+class Endpoint(msgspec.Struct, frozen=True):
     """One broker address."""
 
     host: str

@@ -25,11 +25,11 @@ import math
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 import aiomqtt
 import anyio
+import msgspec
 from aiomqtt.exceptions import MqttConnectError
 from paho.mqtt.client import MQTT_CLEAN_START_FIRST_ONLY, MQTT_LOG_ERR
 from paho.mqtt.packettypes import PacketTypes
@@ -68,8 +68,7 @@ class ConnectionLost(Exception):
         self.redirect = redirect
 
 
-@dataclass(frozen=True, slots=True)
-class ConnectParams:
+class ConnectParams(msgspec.Struct, frozen=True):
     """Everything needed to open one connection."""
 
     endpoint: Endpoint

@@ -7,14 +7,14 @@ samples, enough for a stable p99 while costing a few KiB.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
 from typing import Final
+
+import msgspec
 
 LATENCY_SAMPLES: Final = 1024
 
 
-@dataclass(slots=True)
-class UplinkStats:
+class UplinkStats(msgspec.Struct):
     """A snapshot of the uplink's state and counters."""
 
     connected: bool = False
@@ -51,13 +51,12 @@ class UplinkStats:
     backoff_s: float = 0.0
     publish_latency_p50_s: float = 0.0
     publish_latency_p99_s: float = 0.0
-    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_SAMPLES))
+    latencies: deque[float] = msgspec.field(default_factory=lambda: deque(maxlen=LATENCY_SAMPLES))
 
     def snapshot(self) -> UplinkStats:
         """A copy with the latency percentiles filled in."""
         samples = sorted(self.latencies)
-        copy = UplinkStats(**{k: getattr(self, k) for k in self.__slots__})
-        copy.latencies = deque(samples, maxlen=LATENCY_SAMPLES)
+        copy = msgspec.structs.replace(self, latencies=deque(samples, maxlen=LATENCY_SAMPLES))
         if samples:
             copy.publish_latency_p50_s = samples[len(samples) // 2]
             copy.publish_latency_p99_s = samples[min(len(samples) - 1, len(samples) * 99 // 100)]

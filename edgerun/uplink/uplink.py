@@ -25,11 +25,11 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import anyio
 import anyio.abc
+import msgspec
 
 from edgerun.config.model import GatewayConfig
 from edgerun.payload import Encoder
@@ -426,8 +426,7 @@ class Uplink:
             st.hist_batches_published += 1
 
 
-@dataclass(slots=True)
-class _Shipment:
+class _Shipment(msgspec.Struct):
     """A batch on its way: acked to the queue when all its parts are acknowledged."""
 
     batch: Batch
