@@ -10,7 +10,6 @@ are written by people and by many kinds of datacenter software (``mosquitto_pub`
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 import msgspec
@@ -81,8 +80,7 @@ def _plain(message: str) -> str:
     return message.replace("`", "")
 
 
-@dataclass(frozen=True, slots=True)
-class Result:
+class Result(msgspec.Struct, frozen=True):
     """What the gateway reports back for one command."""
 
     id: str | None

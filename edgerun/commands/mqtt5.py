@@ -10,16 +10,16 @@ through) is imported only when a result actually needs correlation data.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 #: Correlation data is opaque to us and echoed unchanged; longer than this is not a
 #: correlation id but an attempt to make every result large, so it is not echoed.
 MAX_CORRELATION = 1024
 
 
-@dataclass(frozen=True, slots=True)
-class Incoming:
+class Incoming(msgspec.Struct, frozen=True):
     """The parts of an MQTT message the router uses."""
 
     topic: str

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+
+import msgspec
 
 
-@dataclass(slots=True)
-class CommandStats:
+class CommandStats(msgspec.Struct):
     """Running totals since start; :meth:`snapshot` gives a copy safe to hand out."""
 
     #: Messages received on the command topics (before any check).
@@ -22,7 +22,7 @@ class CommandStats:
     results_published: int = 0
     results_lost: int = 0
     #: Results by outcome: ``ok`` or the refusal reason (``denied``, ``expired``, ...).
-    by_result: Counter[str] = field(default_factory=Counter)
+    by_result: Counter[str] = msgspec.field(default_factory=Counter)
 
     def snapshot(self) -> CommandStats:
         return CommandStats(

@@ -10,7 +10,8 @@ contain several levels.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+import msgspec
 
 #: A driver instance or target name as it may appear in a topic level.
 _NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
@@ -23,8 +24,7 @@ class TopicError(ValueError):
     """A topic is not a valid command or response topic; the message says why."""
 
 
-@dataclass(frozen=True, slots=True)
-class CommandTopics:
+class CommandTopics(msgspec.Struct, frozen=True):
     """The topics of one gateway."""
 
     prefix: str
