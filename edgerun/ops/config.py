@@ -13,15 +13,15 @@ growing memory).
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+
+import msgspec
 
 from edgerun.config.base import Duration, Strict
 
 DEFAULT_PORT = 9108
 
 
-@dataclass(frozen=True, slots=True)
-class BindAddress:
+class BindAddress(msgspec.Struct, frozen=True):
     """A parsed ``host:port``; ``host`` is ``""`` for every interface."""
 
     host: str

@@ -28,10 +28,10 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import anyio
+import msgspec
 from anyio.abc import SocketAttribute, SocketStream, TaskStatus
 from anyio.streams.buffered import BufferedByteReceiveStream
 
@@ -59,8 +59,7 @@ _REASONS = {
 _JSON = "application/json"
 
 
-@dataclass(slots=True)
-class ServerStats:
+class ServerStats(msgspec.Struct):
     """Counters of the endpoint itself (exposed by the owner if it wants them)."""
 
     requests: int = 0

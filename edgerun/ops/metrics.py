@@ -22,8 +22,9 @@ import os
 import re
 import resource
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Literal
+
+import msgspec
 
 MetricType = Literal["counter", "gauge", "histogram"]
 
@@ -34,8 +35,7 @@ _LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
-@dataclass(frozen=True, slots=True)
-class MetricDef:
+class MetricDef(msgspec.Struct, frozen=True):
     """What a metric is: family name, help text, type and label names.
 
     Counter names are given without ``_total``; the exposition adds it (as the text
@@ -62,8 +62,7 @@ class MetricDef:
         return f"{self.name}_total" if self.type == "counter" else self.name
 
 
-@dataclass(frozen=True, slots=True)
-class Sample:
+class Sample(msgspec.Struct, frozen=True):
     """One labelled value. Histograms use ``buckets`` (cumulative, by upper bound) and
     ``sum``; ``value`` is then the total count (the ``+Inf`` bucket)."""
 
@@ -73,12 +72,11 @@ class Sample:
     sum: float = 0.0
 
 
-@dataclass(slots=True)
-class Metric:
+class Metric(msgspec.Struct):
     """A definition and its samples at one moment."""
 
     definition: MetricDef
-    samples: list[Sample] = field(default_factory=list)
+    samples: list[Sample] = msgspec.field(default_factory=list)
 
     def add(self, value: float, *labels: str) -> Metric:
         if len(labels) != len(self.definition.labels):

@@ -21,7 +21,6 @@ returns the problems to log.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -35,8 +34,7 @@ LIVE_KEYS = frozenset({"logging", "gateway.grace_period"})
 _SKIP = frozenset({"drivers", "source"})
 
 
-@dataclass(frozen=True, slots=True)
-class ReloadPlan:
+class ReloadPlan(msgspec.Struct, frozen=True):
     """What applying the new config means, instance names sorted."""
 
     start: tuple[str, ...] = ()
@@ -67,13 +65,12 @@ class ReloadPlan:
         return "; ".join(parts) if parts else "no changes"
 
 
-@dataclass(frozen=True, slots=True)
-class ReloadResult:
+class ReloadResult(msgspec.Struct, frozen=True):
     """The outcome of :func:`reload_config`: a new config and its plan, or the problems."""
 
     config: EdgerunConfig
     plan: ReloadPlan
-    problems: list[Problem] = field(default_factory=list)
+    problems: list[Problem] = msgspec.field(default_factory=list)
 
     @property
     def ok(self) -> bool:
