@@ -24,7 +24,8 @@ import os
 import re
 import sys
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+
+import msgspec
 
 #: PEP 503 normalisation, so ``Edgerun_IQRF`` and ``edgerun-iqrf`` are one distribution.
 _NORMALIZE = re.compile(r"[-_.]+")
@@ -33,8 +34,7 @@ _NORMALIZE = re.compile(r"[-_.]+")
 _MAX_HEADER_LINES = 200
 
 
-@dataclass(frozen=True, slots=True)
-class EntryPoint:
+class EntryPoint(msgspec.Struct, frozen=True):
     """One ``name = value`` line of a group, and the distribution that declared it."""
 
     name: str

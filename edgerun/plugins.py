@@ -24,10 +24,10 @@ import importlib.util
 import logging
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+import msgspec
 import pluggy
 
 from edgerun import entrypoints, hookspecs
@@ -47,8 +47,7 @@ KNOWN_DRIVERS: dict[str, str] = {
 }
 
 
-@dataclass(slots=True)
-class PluginInfo:
+class PluginInfo(msgspec.Struct):
     """One entry point and what became of it."""
 
     name: str
@@ -78,8 +77,7 @@ def resolve(ref: Any) -> Any:
     return obj
 
 
-@dataclass(slots=True)
-class DriverType:
+class DriverType(msgspec.Struct):
     """A registered driver (class or lazy import string) and where it came from."""
 
     type_name: str
@@ -109,18 +107,17 @@ class DriverType:
         return missing
 
 
-@dataclass
-class Registry:
+class Registry(msgspec.Struct):
     """Everything the plugins registered."""
 
-    plugins: list[PluginInfo] = field(default_factory=list)
-    drivers: dict[str, DriverType] = field(default_factory=dict)
-    processors: list[tuple[str, Processor]] = field(default_factory=list)
+    plugins: list[PluginInfo] = msgspec.field(default_factory=list)
+    drivers: dict[str, DriverType] = msgspec.field(default_factory=dict)
+    processors: list[tuple[str, Processor]] = msgspec.field(default_factory=list)
     #: name -> (help, main or "module:main" reference)
-    commands: dict[str, tuple[str, Any]] = field(default_factory=dict)
+    commands: dict[str, tuple[str, Any]] = msgspec.field(default_factory=dict)
     #: type name -> sink class or "module:Class" reference (resolve with :func:`resolve`)
-    sinks: dict[str, Any] = field(default_factory=dict)
-    errors: list[str] = field(default_factory=list)
+    sinks: dict[str, Any] = msgspec.field(default_factory=dict)
+    errors: list[str] = msgspec.field(default_factory=list)
 
     def install_hint(self, type_name: str) -> str:
         """How to get a driver type that is not registered."""

@@ -9,14 +9,14 @@ quantity's canonical unit. Drivers that receive other units convert with :func:`
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Final, Literal
+
+import msgspec
 
 Kind = Literal["number", "bool", "str"]
 
 
-@dataclass(frozen=True, slots=True)
-class Quantity:
+class Quantity(msgspec.Struct, frozen=True):
     """One entry of the vocabulary."""
 
     name: str

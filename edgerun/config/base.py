@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,8 +20,7 @@ class Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Base of every config table: unknown keys are errors, fields are keyword-only."""
 
 
-@dataclass(frozen=True, slots=True)
-class Problem:
+class Problem(msgspec.Struct, frozen=True):
     """One configuration problem: where (``drivers[2].port``) and why."""
 
     path: str

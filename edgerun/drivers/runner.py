@@ -21,12 +21,12 @@ from __future__ import annotations
 import logging
 import random
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 import anyio
 import anyio.abc
+import msgspec
 
 from edgerun.api import Driver
 from edgerun.config.model import DriverInstance
@@ -44,8 +44,7 @@ class FatalDriverError(Exception):
     """A driver with ``restart = "fail"`` failed; the process must stop."""
 
 
-@dataclass
-class DriverStats:
+class DriverStats(msgspec.Struct):
     """What status, logs and metrics show per instance."""
 
     name: str
@@ -59,7 +58,7 @@ class DriverStats:
     last_error: str = ""
     last_error_at: float = 0.0
     next_retry_in: float = 0.0
-    counters: dict[str, int] = field(default_factory=dict)
+    counters: dict[str, int] = msgspec.field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
