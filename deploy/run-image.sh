@@ -111,6 +111,10 @@ metrics=$(get /metrics body)
 grep -q '^edgerun_queue_accepted_readings_total' <<<"$metrics" || fail "/metrics incomplete"
 user=$(podman exec "$name" id -u) || fail "exec failed"
 [[ $user == 10001 ]] || fail "runs as uid $user, not 10001"
+podman exec "$name" python3 -c 'import os, sys, importlib.util as u, edgerun.supervisor as m
+assert sys.flags.optimize == 2, sys.flags
+assert os.path.exists(u.cache_from_source(m.__file__)), "no byte code compiled for -OO"' \
+  || fail "the memory settings (PYTHONOPTIMIZE=2 with compiled byte code) are not in effect"
 rss_kb=$(podman exec "$name" sh -c 'grep VmRSS /proc/1/status' | awk '{print $2}')
 note=""
 [[ $arch == amd64 ]] || note=" (under qemu: includes the emulator)"
