@@ -44,7 +44,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -53,6 +52,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from tests.support.mosquitto import free_port  # noqa: E402
+
 UNIT = REPO / "systemd" / "edgerun.service"
 PLUGINS = ["edgerun-synthetic", "edgerun-iqrf", "edgerun-ble", "edgerun-gpio"]
 #: Settings of the unit that shape memory; PYTHONPYCACHEPREFIX is replaced by a bench dir.
@@ -122,12 +124,6 @@ BLE = """
 type = "ble"
 name = "ble"
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def vm_rss_mib(status: str) -> float:

@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -24,6 +23,8 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tests.support.mosquitto import free_port  # noqa: E402
 
 BASE = (
     "import anyio, msgpack, pluggy, msgspec, aiomqtt\n"
@@ -36,12 +37,6 @@ BASE = (
     "anyio.run(main)\n"
 )
 PROM = "import prometheus_client, prometheus_client.core; prometheus_client.generate_latest()"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def import_rss(extra: str) -> int:
