@@ -64,7 +64,7 @@ BUDGET_MIB = 35.0
 #: Baselines, each a fresh interpreter with a running loop. ``floor``: the named dependencies
 #: imported, as the issue measured them. ``deps at work``: what those libraries and the few
 #: others the drivers and the config need actually load once used — anyio's asyncio backend
-#: (``import anyio`` is lazy since anyio 4.10), bleak's BlueZ backend with dbus-fast,
+#: (``import anyio`` is lazy in the anyio 4.16 we install), bleak's BlueZ backend with dbus-fast,
 #: msgspec, pyserial-asyncio and libgpiod's binding — plus the standard modules any CLI that
 #: reads TOML, resolves a host name and asks the kernel about its clock loads. What the gateway
 #: uses above that is edgerun's own: its code and its run-time state.
