@@ -20,6 +20,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import logging
+from collections.abc import Callable
 from typing import Final
 
 log = logging.getLogger("edgerun.libc")
@@ -39,13 +40,20 @@ def libc() -> ctypes.CDLL | None:
         return None
 
 
-def malloc_trim() -> bool:
-    """Release free heap pages to the system; ``False`` where the C library cannot."""
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
     lib = libc()
     trim = getattr(lib, "malloc_trim", None) if lib is not None else None
+    if trim is not None:
+        trim.argtypes = [ctypes.c_size_t]
+    return trim
+
+
+def malloc_trim() -> bool:
+    """Release free heap pages to the system; ``False`` where the C library cannot."""
+    trim = _malloc_trim()
     if trim is None:
         return False
-    trim.argtypes = [ctypes.c_size_t]
     trim(0)
     return True
 

@@ -315,7 +315,7 @@ class Supervisor:
                         self._drivers_tg = drivers
                         for runner in self.runners:
                             self._start_runner(runner)
-                        drivers.start_soon(self._announce_ready)
+                        drivers.start_soon(self._ready_then_trim)
                         await self._stop.wait()
                         drivers.cancel_scope.cancel()
                 except* FatalDriverError as group:
@@ -344,5 +344,9 @@ class Supervisor:
         states = ", ".join(f"{r.instance.name}={r.stats.state}" for r in self.runners)
         log.info("ready: %d driver(s): %s", len(self.runners), states or "none")
         self._notify("ready")
-        # Start-up garbage (config parsing, plugin imports) goes back to the system now.
+
+    async def _ready_then_trim(self) -> None:
+        await self._announce_ready()
+        # Start-up garbage (config parsing, plugin imports) goes back to the system now,
+        # later what a drained backlog leaves free.
         await trim_periodically()
