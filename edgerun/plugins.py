@@ -40,10 +40,10 @@ GROUP = "edgerun"
 #: Driver types shipped in this repository, with how to install them, for messages about
 #: a configured type that is not installed.
 KNOWN_DRIVERS: dict[str, str] = {
-    "iqrf": "pip install 'edgerun[iqrf]' ./plugins/edgerun-iqrf",
-    "ble": "pip install 'edgerun[ble]' ./plugins/edgerun-ble",
-    "gpio": "pip install 'edgerun[gpio]' ./plugins/edgerun-gpio",
-    "synthetic": "pip install ./plugins/edgerun-synthetic",
+    "iqrf": "pip install 'edgerun[iqrf]'",
+    "ble": "pip install 'edgerun[ble]'",
+    "gpio": "pip install 'edgerun[gpio]'",
+    "synthetic": "pip install edgerun-synthetic",
 }
 
 

@@ -161,7 +161,7 @@ def test_install_hint_names_the_extra_for_known_drivers() -> None:
     from edgerun.plugins import Registry
 
     hint = Registry().install_hint("gpio")
-    assert hint == "install it with: pip install 'edgerun[gpio]' ./plugins/edgerun-gpio"
+    assert hint == "install it with: pip install 'edgerun[gpio]'"
 
 
 def test_gateway_id_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
