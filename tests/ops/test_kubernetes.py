@@ -117,6 +117,9 @@ def test_daemonset_security_devices_and_scheduling() -> None:
     c = _container(ds)
     assert pod["securityContext"]["runAsUser"] == 10001  # the image's USER
     assert pod["securityContext"]["runAsNonRoot"] is True
+    # the Secret is mounted 0440: readable by uid 10001 only through its group
+    assert pod["securityContext"]["fsGroup"] == 10001
+    assert {v["name"]: v for v in pod["volumes"]}["credentials"]["secret"]["defaultMode"] == 0o440
     sc = c["securityContext"]
     assert sc["privileged"] is False
     assert sc["allowPrivilegeEscalation"] is False
@@ -179,5 +182,8 @@ def test_rendered_kustomizations_validate(overlay: str) -> None:
         assert {"/dev/ttyACM0", "/dev/spidev0.0", "/dev/gpiochip0"} <= mounts
     if overlay.endswith("example-site"):
         assert ds["spec"]["template"]["spec"]["nodeSelector"]["edgerun.io/site"] == "plant-7"
+        assert ds["spec"]["template"]["spec"]["nodeSelector"]["kubernetes.io/arch"] == "arm64"
         assert c["image"] == "registry.example.net/edgerun:0.1.0-arm64"
         assert c["resources"]["limits"]["memory"] == "192Mi"
+    ns = by_kind(rendered)["Namespace"]
+    assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
