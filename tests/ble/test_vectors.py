@@ -135,7 +135,15 @@ def test_bthome_binary_event_and_flags() -> None:
 
 
 def test_bthome_precipitation_uses_library_factor() -> None:
-    assert values(bthome("405FA00F")) == {("precipitation", None, 0): 400.0}
+    assert values(bthome("405FA00F")) == {("precipitation", "precipitation", 0): 400.0}
+
+
+def test_bthome_fields_with_vocabulary_quantities_are_mapped() -> None:
+    assert values(bthome("40521027" + "5E2823" + "616400")) == {
+        ("gyroscope", "angular_velocity", 0): 10.0,
+        ("direction", "direction", 0): 90.0,
+        ("rotational_speed", "rotational_speed", 0): 100,
+    }
 
 
 @pytest.mark.parametrize("payload", ["", "00", "2002CA09", "6002CA09"])
@@ -197,7 +205,7 @@ def test_ruuvi_reference_vector() -> None:
         ("acceleration_y", "acceleration", 0): pytest.approx(-0.004 * g),
         ("acceleration_z", "acceleration", 0): pytest.approx(1.036 * g),
         ("battery_voltage", "voltage", 0): 2.977,
-        ("tx_power", None, 0): 4,
+        ("tx_power", "tx_power", 0): 4,
         ("movement_counter", "count_total", 0): 66,
         ("measurement_sequence", None, 0): 205,
         ("mac", None, 0): "CB:B8:33:4C:88:4F",
@@ -214,7 +222,7 @@ def test_ruuvi_maximum_and_minimum_vectors() -> None:
     assert v[("humidity", "relative_humidity", 0)] == 163.835
     assert v[("pressure", "pressure", 0)] == 1155.34
     assert v[("battery_voltage", "voltage", 0)] == 3.646
-    assert v[("tx_power", None, 0)] == 20
+    assert v[("tx_power", "tx_power", 0)] == 20
     assert v[("movement_counter", "count_total", 0)] == 254
     assert high.counter == 65534
     low = RuuviDecoder().decode(
@@ -224,7 +232,7 @@ def test_ruuvi_maximum_and_minimum_vectors() -> None:
     assert v[("temperature", "temperature", 0)] == -163.835
     assert v[("pressure", "pressure", 0)] == 500.0
     assert v[("battery_voltage", "voltage", 0)] == 1.6
-    assert v[("tx_power", None, 0)] == -40
+    assert v[("tx_power", "tx_power", 0)] == -40
     assert low.counter == 0
 
 

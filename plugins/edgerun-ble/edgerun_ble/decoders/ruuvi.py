@@ -63,7 +63,7 @@ class RuuviDecoder:
             volts = convert(battery_mv + 1600, "mV", "voltage")
             out.append(Measurement("battery_voltage", "voltage", _r(volts), "V"))
         if tx_code != 0x1F:
-            out.append(Measurement("tx_power", None, tx_code * 2 - 40, "dBm"))
+            out.append(Measurement("tx_power", "tx_power", tx_code * 2 - 40, "dBm"))
         if movement != 0xFF:
             out.append(Measurement("movement_counter", "count_total", movement, ""))
         if seq != _NA_U16:
