@@ -50,11 +50,6 @@ Handler = Callable[[Any], Awaitable[None]]
 #: Redirects followed in a row before the backoff applies again (a redirect loop between
 #: two misconfigured nodes must not become a busy loop).
 MAX_REDIRECTS_IN_A_ROW = 3
-#: A connection that lasted this long was healthy: after it drops, the backoff starts over
-#: and the same node is tried first. A shorter one counts as a failed attempt (a cluster
-#: node that accepts CONNECT and then drops the client, as RabbitMQ does when a session's
-#: home node is down, must not be retried every second forever).
-STABLE_AFTER = 10.0
 #: Bytes of a PUBLISH packet besides topic and payload (fixed header, packet id, v5
 #: properties length), for checking the broker's maximum packet size.
 PACKET_OVERHEAD = 16
@@ -152,7 +147,6 @@ class Uplink:
             log.info("uplink disabled; readings stay in the queue")
             await anyio.sleep_forever()
         redirects_in_a_row = 0
-        connected_at = 0.0
         st = self._stats
         while True:
             endpoint = self.endpoints.current()
@@ -161,7 +155,7 @@ class Uplink:
                 params = await self._params(endpoint)
                 async with connect(params) as link:
                     self.endpoints.connected()
-                    connected_at = time.monotonic()
+                    self.backoff.connected()
                     redirects_in_a_row = 0
                     if st.connects:
                         st.reconnects += 1
@@ -174,6 +168,9 @@ class Uplink:
             except ConnectFailed as exc:
                 redirected = self._connect_failed(exc)
             except ConnectionLost as exc:
+                # Healthy (see edgerun.uplink.backoff): the backoff starts over and the
+                # same node is tried first. Otherwise it counts as a failed attempt.
+                healthy = self.backoff.dropped()
                 st.drops += 1
                 st.last_error = str(exc)
                 log.warning("uplink connection to %s lost: %s", endpoint, exc)
@@ -181,9 +178,7 @@ class Uplink:
                     st.redirects += 1
                     self.endpoints.redirect(exc.redirect)
                     redirected = True
-                elif time.monotonic() - connected_at >= STABLE_AFTER:
-                    self.backoff.reset()  # it worked for a while: retry the same node soon
-                else:
+                elif not healthy:
                     self.endpoints.failed()  # dropped right after connecting: next node
             except TlsSetupError as exc:
                 st.tls_failures += 1
@@ -296,6 +291,7 @@ class Uplink:
             retain=True,
             within=cfg.puback_timeout,
         )
+        self.backoff.proved()
         for topic_filter, _ in list(self._subs):
             await self._subscribe_one(link, topic_filter)
         tg.start_soon(self._guard, self._pump, link)
