@@ -134,6 +134,12 @@ def test_bthome_binary_event_and_flags() -> None:
     }
 
 
+def test_bthome_event_code_zero_is_no_event() -> None:
+    assert values(bthome("4002CA09" + "3A00" + "3C0005")) == {
+        ("temperature", "temperature", 0): 25.06
+    }
+
+
 def test_bthome_precipitation_uses_library_factor() -> None:
     assert values(bthome("405FA00F")) == {("precipitation", "precipitation", 0): 400.0}
 

@@ -245,6 +245,8 @@ def _measure(obj: ObjectType, chunk: bytes, index: int) -> list[Measurement]:
         return [Measurement(obj.field, obj.quantity, _number(raw, obj), unit, index)]
     if kind == "binary":
         return [Measurement(obj.field, "binary", chunk[0] != 0, "", index)]
+    if kind in ("event", "dimmer") and chunk[0] == 0x00:
+        return []  # event code 0x00 means "no event"
     if kind == "event":
         return [Measurement(obj.field, "action", chunk[0], "", index)]
     if kind == "dimmer":
