@@ -1,14 +1,17 @@
 """Logging to stderr: human-readable text by default, JSON lines for log collectors.
 
-Levels can be set overall and per component (``edgerun.queue = "debug"``); journald and
-container runtimes add their own timestamps, but ours are kept so lines stay meaningful when
-copied elsewhere.
+Levels can be set overall and per component (``edgerun.queue = "debug"``). Container
+runtimes add their own timestamps, but ours are kept so lines stay meaningful when copied
+elsewhere. When stderr is the journal (``JOURNAL_STREAM`` names stderr's device:inode), text
+lines carry sd-daemon(3) ``<N>`` priority prefixes instead of a timestamp, so
+``journalctl -p warning`` filters them.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Mapping
@@ -33,6 +36,42 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, ensure_ascii=False)
 
 
+def _priority(levelno: int) -> int:
+    """syslog priority for a logging level: <3> error and above, <4> warning, <6>, <7>."""
+    if levelno >= logging.ERROR:
+        return 3
+    if levelno >= logging.WARNING:
+        return 4
+    if levelno >= logging.INFO:
+        return 6
+    return 7
+
+
+class JournalFormatter(logging.Formatter):
+    """``<N>level logger: msg``: journald reads the prefix as the priority and adds the time."""
+
+    def __init__(self) -> None:
+        super().__init__("%(levelname)-7s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        prefix = f"<{_priority(record.levelno)}>"
+        # Every line of a multi-line message (a traceback) keeps the record's priority.
+        return "\n".join(prefix + line for line in super().format(record).split("\n"))
+
+
+def stderr_is_journal() -> bool:
+    """True when ``JOURNAL_STREAM`` (``dev:ino``) is the file stderr writes to."""
+    value = os.environ.get("JOURNAL_STREAM", "")
+    dev, sep, ino = value.partition(":")
+    if not sep:
+        return False
+    try:
+        st = os.fstat(sys.stderr.fileno())
+        return (st.st_dev, st.st_ino) == (int(dev), int(ino))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def parse_level(name: str) -> int:
     """``"info"`` → ``logging.INFO``; raises ``ValueError`` for unknown names."""
     try:
@@ -48,6 +87,8 @@ def setup_logging(
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
+    elif stderr_is_journal():
+        handler.setFormatter(JournalFormatter())
     else:
         fmt_text = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
         handler.setFormatter(logging.Formatter(fmt_text))
