@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import msgspec
 
-from edgerun.config.base import ByteSize, Duration, Strict
+from edgerun.config.base import ByteSize, Duration, Strict, in_range, topic_prefix_problem
 
 
 class AllowRule(Strict):
@@ -72,13 +72,16 @@ class CommandsConfig(Strict):
     result_qos: int = msgspec.field(default=1)
 
     def __post_init__(self) -> None:
+        if self.topic_prefix is not None and (why := topic_prefix_problem(self.topic_prefix)):
+            raise ValueError(f"topic_prefix: {why}")
         for name in ("max_inflight", "max_pending", "seen_ids"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1")
+            in_range(name, getattr(self, name), ge=1, le=10_000_000)
         if self.result_qos not in (0, 1, 2):
-            raise ValueError("result_qos must be 0, 1 or 2")
-        if self.timeout <= 0:
-            raise ValueError("timeout must be positive")
+            raise ValueError("result_qos: must be 0, 1 or 2")
+        in_range("max_payload", self.max_payload, ge=64, le=256 * 1024 * 1024, unit=" bytes")
+        in_range("timeout", self.timeout, gt=0, unit=" s")
+        in_range("max_expiry", self.max_expiry, gt=0, unit=" s")
+        in_range("seen_ttl", self.seen_ttl, gt=0, unit=" s")
 
     def allows(self, driver: str, target: str, action: str) -> bool:
         """Whether any rule permits ``action`` on ``driver``/``target``."""

@@ -58,6 +58,8 @@ def decode_command(payload: bytes) -> Command:
         raise Refusal("invalid", _plain(str(exc))) from None
     except msgspec.DecodeError as exc:
         raise Refusal("malformed", f"not a JSON object: {_plain(str(exc))}") from None
+    except RecursionError:
+        raise Refusal("malformed", "values are nested too deeply") from None
 
 
 def peek_id(payload: bytes) -> str | None:
@@ -67,7 +69,7 @@ def peek_id(payload: bytes) -> str | None:
     """
     try:
         raw = msgspec.json.decode(payload)
-    except (msgspec.DecodeError, ValueError):
+    except (msgspec.DecodeError, ValueError, RecursionError):
         return None
     if isinstance(raw, dict):
         value = raw.get("id")

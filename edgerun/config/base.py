@@ -6,6 +6,7 @@ or key come from the environment or a file so it never has to be in the config f
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from pathlib import Path
@@ -98,8 +99,17 @@ _UNIT_B = {
 }
 
 
+#: Longest duration any key accepts: 2**32 - 1 s (about 136 years), MQTT's uint32 limit
+#: for intervals such as the will delay, and far beyond any useful timeout.
+MAX_DURATION = float(2**32 - 1)
+
+
 class Duration(float):
-    """Seconds; TOML may give a number of seconds or a string such as ``"7d"``, ``"250ms"``."""
+    """Seconds; TOML may give a number of seconds or a string such as ``"7d"``, ``"250ms"``.
+
+    Every duration is finite (TOML's ``nan`` and ``inf`` are refused), not negative and at
+    most :data:`MAX_DURATION`; each table narrows its own keys further (:func:`in_range`).
+    """
 
     @classmethod
     def parse(cls, raw: Any) -> Duration:
@@ -111,8 +121,12 @@ class Duration(float):
             value = float(m.group(1)) * _UNIT_S[m.group(2)]
         else:
             raise ValueError('expected a duration: seconds or a string like "250ms", "7d"')
+        if not math.isfinite(value):
+            raise ValueError("a duration must be finite (not nan or inf)")
         if value < 0:
             raise ValueError("a duration cannot be negative")
+        if value > MAX_DURATION:
+            raise ValueError(f"a duration must be at most {MAX_DURATION:.0f} s")
         return cls(value)
 
 
@@ -134,6 +148,61 @@ class ByteSize(int):
         return cls(value)
 
 
+def in_range(
+    key: str,
+    value: float,
+    *,
+    gt: float | None = None,
+    ge: float | None = None,
+    le: float | None = None,
+    unit: str = "",
+) -> None:
+    """Raise ``ValueError("key: must be ...")`` unless ``value`` is within the bounds.
+
+    Used from a table's ``__post_init__``; the ``key:`` prefix becomes the problem's key
+    path (``uplink.keepalive: must be ...``).
+    """
+    if (
+        math.isnan(value)
+        or (gt is not None and not value > gt)
+        or (ge is not None and not value >= ge)
+        or (le is not None and not value <= le)
+    ):
+        low = (
+            f"greater than {gt:g}"
+            if gt is not None
+            else f"at least {ge:g}"
+            if ge is not None
+            else ""
+        )
+        high = f"at most {le:g}" if le is not None else ""
+        bounds = " and ".join(b for b in (low, high) if b)
+        raise ValueError(f"{key}: must be {bounds}{unit}")
+
+
+def topic_level_problem(text: str) -> str | None:
+    """Why ``text`` cannot be one MQTT topic level (``None`` when it can)."""
+    if not text:
+        return "must not be empty (it is an MQTT topic level)"
+    if len(text.encode("utf-8")) > 128:
+        return "must be at most 128 bytes (it is an MQTT topic level)"
+    bad = sorted({c for c in text if c in "+#/" or ord(c) < 0x20 or ord(c) == 0x7F})
+    if bad:
+        shown = ", ".join(repr(c) for c in bad)
+        return f"must not contain {shown} (it is an MQTT topic level; + and # are wildcards)"
+    return None
+
+
+def topic_prefix_problem(text: str) -> str | None:
+    """Why ``text`` cannot be the first levels of a topic (``a`` or ``a/b``), or ``None``."""
+    if text.startswith("$"):
+        return "must not start with '$' (brokers reserve those topics)"
+    for level in text.split("/"):
+        if (why := topic_level_problem(level)) is not None:
+            return f"each level {why.removeprefix('must ')}" if level else "has an empty level"
+    return None
+
+
 def dec_hook(typ: type, obj: Any) -> Any:
     """msgspec hook that builds the custom config types above."""
     if typ is Secret:
@@ -148,6 +217,8 @@ def dec_hook(typ: type, obj: Any) -> Any:
 _MSGSPEC_PATH = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
 _UNKNOWN = re.compile(r"^Object contains unknown field `(?P<key>[^`]+)`$")
 _MISSING = re.compile(r"^Object missing required field `(?P<key>[^`]+)`$")
+#: A table's own check names its key: ``"keepalive: must be ..."`` (see :func:`in_range`).
+_KEYED = re.compile(r"^(?P<key>[a-z_][a-z0-9_]*(?:\[\d+\])?): (?P<reason>.+)$", re.S)
 
 
 def _join(prefix: str, path: str) -> str:
@@ -168,6 +239,8 @@ def problem_from_validation(exc: msgspec.ValidationError, prefix: str = "") -> P
         return Problem(_join(path, um.group("key")), "unknown key (check its spelling)")
     if mm := _MISSING.match(msg):
         return Problem(_join(path, mm.group("key")), "required key is missing")
+    if km := _KEYED.match(msg):
+        path, msg = _join(path, km.group("key")), km.group("reason")
     msg = msg.replace("`", "")
     return Problem(path, msg[:1].lower() + msg[1:])
 
@@ -178,9 +251,12 @@ def convert(raw: Any, typ: type[T], prefix: str = "") -> T:
         return msgspec.convert(raw, type=typ, dec_hook=dec_hook, strict=False)
     except msgspec.ValidationError as exc:
         raise ConfigError([problem_from_validation(exc, prefix)]) from None
+    except RecursionError:
+        raise ConfigError([Problem(prefix, "values are nested too deeply")]) from None
 
 
 __all__ = [
+    "MAX_DURATION",
     "ByteSize",
     "ConfigError",
     "Duration",
@@ -189,4 +265,7 @@ __all__ = [
     "Strict",
     "convert",
     "dec_hook",
+    "in_range",
+    "topic_level_problem",
+    "topic_prefix_problem",
 ]

@@ -44,6 +44,10 @@ def read_toml(path: Path) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([Problem("", f"not valid TOML: {exc}")]) from None
+    except RecursionError:
+        raise ConfigError(
+            [Problem("", "not valid TOML: arrays or tables nested too deeply")]
+        ) from None
 
 
 def validate(raw: dict[str, Any], registry: Registry | None, source: str = "") -> EdgerunConfig:
@@ -104,6 +108,8 @@ def _validate_drivers(
             )
         else:
             names[inst.name] = i
+        if inst.start_timeout <= 0:
+            problems.append(Problem(f"{where}.start_timeout", "must be greater than 0 s"))
         if inst.backoff_initial <= 0 or inst.backoff_max < inst.backoff_initial:
             problems.append(
                 Problem(f"{where}.backoff_max", "must be at least backoff_initial, both > 0")

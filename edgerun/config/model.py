@@ -14,7 +14,8 @@ import msgspec
 
 from edgerun.clock import ClockMode
 from edgerun.commands.config import CommandsConfig
-from edgerun.config.base import Duration, Strict
+from edgerun.config.base import Duration, Strict, in_range, topic_level_problem
+from edgerun.logs import parse_level
 from edgerun.ops.config import HttpConfig
 from edgerun.queue.config import QueueConfig
 from edgerun.uplink.config import UplinkConfig
@@ -42,6 +43,11 @@ class GatewayConfig(Strict):
     #: Optional tenant name carried in every batch.
     tenant: str | None = None
 
+    def __post_init__(self) -> None:
+        if (why := topic_level_problem(self.id)) is not None:
+            raise ValueError(f"id: {why}")
+        in_range("grace_period", self.grace_period, gt=0, unit=" s")
+
 
 class PluginsConfig(Strict):
     """``[plugins]``: which installed plugins may load (by entry-point name)."""
@@ -56,6 +62,17 @@ class LoggingConfig(Strict):
     level: str = "info"
     format: Literal["text", "json"] = "text"
     components: dict[str, str] = {}
+
+    def __post_init__(self) -> None:
+        try:
+            parse_level(self.level)
+        except ValueError as exc:
+            raise ValueError(f"level: {exc}") from None
+        for name, level in self.components.items():
+            try:
+                parse_level(level)
+            except ValueError as exc:
+                raise ValueError(f"components: {exc} (for {name!r})") from None
 
 
 class DriverInstance(Strict):

@@ -16,7 +16,7 @@ import ipaddress
 
 import msgspec
 
-from edgerun.config.base import Duration, Strict
+from edgerun.config.base import Duration, Strict, in_range
 
 DEFAULT_PORT = 9108
 
@@ -81,11 +81,12 @@ class HttpConfig(Strict):
 
     def __post_init__(self) -> None:
         if self.listen.strip():
-            parse_listen(self.listen)
-        if self.request_timeout <= 0:
-            raise ValueError("request_timeout must be > 0")
-        if not 1 <= self.max_connections <= 1024:
-            raise ValueError("max_connections must be between 1 and 1024")
+            try:
+                parse_listen(self.listen)
+            except ValueError as exc:
+                raise ValueError(f"listen: {exc}") from None
+        in_range("request_timeout", self.request_timeout, gt=0, le=3600, unit=" s")
+        in_range("max_connections", self.max_connections, ge=1, le=1024)
 
     @property
     def active(self) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from edgerun.config.base import ByteSize, Duration, Strict
+from edgerun.config.base import ByteSize, Duration, Strict, in_range
 
 #: Below this the WAL, one commit and a few chunks no longer fit side by side.
 MIN_MAX_BYTES = 256 * 1024
@@ -40,13 +40,9 @@ class QueueConfig(Strict):
     verify_on_open: bool = True
 
     def __post_init__(self) -> None:
-        if self.max_bytes < MIN_MAX_BYTES:
-            raise ValueError(f"queue.max_bytes must be at least {MIN_MAX_BYTES} bytes")
-        if self.chunk_readings < 1:
-            raise ValueError("queue.chunk_readings must be at least 1")
-        if self.max_age <= 0:
-            raise ValueError("queue.max_age must be positive")
-        if self.memory_max_bytes < 64 * 1024:
-            raise ValueError("queue.memory_max_bytes must be at least 64KiB")
-        if self.retry_interval <= 0:
-            raise ValueError("queue.retry_interval must be positive")
+        in_range("max_bytes", self.max_bytes, ge=MIN_MAX_BYTES, unit=" bytes")
+        in_range("chunk_readings", self.chunk_readings, ge=1, le=1_000_000)
+        in_range("max_age", self.max_age, gt=0, unit=" s")
+        in_range("commit_interval", self.commit_interval, ge=0, le=3600, unit=" s")
+        in_range("memory_max_bytes", self.memory_max_bytes, ge=64 * 1024, unit=" bytes")
+        in_range("retry_interval", self.retry_interval, gt=0, le=86400, unit=" s")

@@ -20,30 +20,56 @@ from __future__ import annotations
 from typing import Literal
 from urllib.parse import urlsplit
 
-from edgerun.config.base import ByteSize, Duration, Secret, Strict
+from edgerun.config.base import (
+    ByteSize,
+    Duration,
+    Secret,
+    Strict,
+    in_range,
+    topic_prefix_problem,
+)
 
 SCHEMES_PLAIN = frozenset({"mqtt", "tcp"})
 SCHEMES_TLS = frozenset({"mqtts", "ssl", "tls"})
 
 
+def _shown(url: str) -> str:
+    """The URL as an error message may show it: any ``user:password@`` is cut out."""
+    scheme, sep, rest = url.strip().partition("://")
+    if not sep:
+        scheme, rest = "", scheme
+    netloc, slash, tail = rest.partition("/")
+    if "@" in netloc:
+        netloc = "***@" + netloc.rpartition("@")[2]
+    return repr(f"{scheme}{sep}{netloc}{slash}{tail}")
+
+
 def parse_broker_url(url: str) -> tuple[bool, str, int]:
-    """``(tls, host, port)`` of a broker URL; raises ``ValueError`` with a reason."""
-    parts = urlsplit(url.strip())
+    """``(tls, host, port)`` of a broker URL; raises ``ValueError`` with a reason.
+
+    Messages never show credentials written into the URL.
+    """
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError as exc:
+        raise ValueError(f"{_shown(url)}: not a URL ({exc})") from None
+    if "@" in parts.netloc:
+        raise ValueError(f"{_shown(url)}: put credentials in uplink.username/password, not the URL")
     scheme = parts.scheme.lower()
     if scheme not in SCHEMES_PLAIN | SCHEMES_TLS:
-        raise ValueError(f"{url!r}: the scheme must be mqtt:// or mqtts://")
-    if parts.username is not None or parts.password is not None:
-        raise ValueError(f"{url!r}: put credentials in uplink.username/password, not the URL")
+        raise ValueError(f"{_shown(url)}: the scheme must be mqtt:// or mqtts://")
     host = parts.hostname
     if not host:
-        raise ValueError(f"{url!r}: no host")
+        raise ValueError(f"{_shown(url)}: no host")
     if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise ValueError(f"{url!r}: a broker URL has no path or query")
+        raise ValueError(f"{_shown(url)}: a broker URL has no path or query")
     tls = scheme in SCHEMES_TLS
     try:
         port = parts.port
     except ValueError:
-        raise ValueError(f"{url!r}: the port is not a number in 1..65535") from None
+        raise ValueError(f"{_shown(url)}: the port is not a number in 1..65535") from None
+    if port == 0:
+        raise ValueError(f"{_shown(url)}: the port is not a number in 1..65535")
     return tls, host, port or (8883 if tls else 1883)
 
 
@@ -98,25 +124,34 @@ class UplinkConfig(Strict):
     def __post_init__(self) -> None:
         urls = [self.url] if isinstance(self.url, str) else self.url
         if not urls:
-            raise ValueError("uplink.url: give at least one broker URL")
-        for u in urls:
-            parse_broker_url(u)
-        if self.inflight < 1:
-            raise ValueError("uplink.inflight must be at least 1")
-        if self.inflight_backlog is not None and not 1 <= self.inflight_backlog <= self.inflight:
-            raise ValueError("uplink.inflight_backlog must be between 1 and uplink.inflight")
-        if self.max_batch_readings < 1 or self.max_batch_bytes < 1:
-            raise ValueError("uplink.max_batch_readings and max_batch_bytes must be positive")
-        if not 0 <= self.compression_level <= 9:
-            raise ValueError("uplink.compression_level must be 0..9")
+            raise ValueError("url: give at least one broker URL")
+        for i, u in enumerate(urls):
+            try:
+                parse_broker_url(u)
+            except ValueError as exc:
+                key = "url" if isinstance(self.url, str) else f"url[{i}]"
+                raise ValueError(f"{key}: {exc}") from None
+        in_range("inflight", self.inflight, ge=1, le=65535)
+        if self.inflight_backlog is not None:
+            in_range("inflight_backlog", self.inflight_backlog, ge=1, le=self.inflight)
+        in_range("max_batch_readings", self.max_batch_readings, ge=1, le=1_000_000)
+        in_range("max_batch_bytes", self.max_batch_bytes, ge=1, le=256 * 1024 * 1024)
+        in_range("compression_level", self.compression_level, ge=0, le=9)
         if (self.cert_file is None) != (self.key_file is None):
-            raise ValueError("uplink.cert_file and uplink.key_file go together")
-        if self.keepalive < 1:
-            raise ValueError("uplink.keepalive must be at least 1 s")
-        if self.backoff_cap < self.backoff_base:
-            raise ValueError("uplink.backoff_cap must not be below uplink.backoff_base")
-        if not self.topic_prefix or any(c in self.topic_prefix for c in "#+"):
-            raise ValueError("uplink.topic_prefix must be non-empty without + or #")
+            raise ValueError("cert_file: cert_file and key_file go together")
+        #: MQTT's keepalive is a 16-bit number of seconds.
+        in_range("keepalive", self.keepalive, ge=1, le=65535, unit=" s (MQTT's limit)")
+        in_range("connect_timeout", self.connect_timeout, gt=0, le=3600, unit=" s")
+        in_range("backoff_base", self.backoff_base, gt=0, le=86400, unit=" s")
+        in_range("backoff_cap", self.backoff_cap, ge=self.backoff_base, le=86400, unit=" s")
+        in_range("flush_interval", self.flush_interval, ge=0.001, le=3600, unit=" s")
+        in_range("puback_timeout", self.puback_timeout, gt=0, le=86400, unit=" s")
+        in_range("heartbeat_interval", self.heartbeat_interval, ge=0, le=86400, unit=" s")
+        #: MQTT 5's Will Delay Interval is a 32-bit number of seconds.
+        in_range("will_delay", self.will_delay, ge=0, le=2**32 - 1, unit=" s (MQTT's limit)")
+        in_range("offline_timeout", self.offline_timeout, gt=0, le=3600, unit=" s")
+        if why := topic_prefix_problem(self.topic_prefix):
+            raise ValueError(f"topic_prefix: {why}")
 
     @property
     def urls(self) -> list[str]:
