@@ -62,6 +62,7 @@ class Context:
         self.data_dir = data_dir
         self.log = logging.getLogger(f"edgerun.driver.{name}")
         self._queue = queue
+        self._normalizer = normalizer
         self._row = normalizer.row
         self._limiters = limiters
         self._counters = counters
@@ -76,9 +77,16 @@ class Context:
         # Operators ask "is this driver producing anything?" — answer once per start.
         self.log.info("driver %s: first reading accepted", self.name)
 
+    def _count_rejected(self, filtered_before: int) -> None:
+        # Every reading the normalizer refused is counted in exactly one drop reason.
+        reason = "filtered" if self._normalizer.filtered != filtered_before else "invalid"
+        self._queue.count_drop(reason)
+
     async def emit(self, reading: Reading) -> None:
+        filtered = self._normalizer.filtered
         row = self._row(reading)
         if row is None:
+            self._count_rejected(filtered)
             return
         if not self.emitted:
             self._first()
@@ -91,10 +99,13 @@ class Context:
         to_row = self._row
         if not self.emitted:
             self._first()
+        norm = self._normalizer
         n = 0
         for reading in readings:
+            filtered = norm.filtered
             row = to_row(reading)
             if row is None:
+                self._count_rejected(filtered)
                 continue
             n += 1
             if not queue.offer(row):
