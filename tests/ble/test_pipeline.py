@@ -98,7 +98,7 @@ def test_dedupe_on_sensor_counter_within_window() -> None:
 def test_ruuvi_sequence_and_stale_keys_from_merged_callbacks() -> None:
     h = Harness()
     first = h.feed(RUUVI_VECTOR[18:].hex(":").upper(), mfr={RUUVI: RUUVI_VECTOR})
-    assert len(first) == 8
+    assert len(first) == 9  # 8 measurements and tx_power
     # a callback carrying the same Ruuvi bytes plus an unknown vendor key
     again = h.feed(
         RUUVI_VECTOR[18:].hex(":").upper(), mfr={RUUVI: RUUVI_VECTOR, 0x004C: b"\x02\x15"}

@@ -148,7 +148,7 @@ async def test_adapter_powered_off_then_on(bluez: FakeBlueZ, mode: str) -> None:
     async with running(scanning_mode=mode, backoff_initial=0.05, backoff_max=0.2) as (_, ctx):
         await wait_for(lambda: states(ctx)[-1:] == ["scanning"], what="scanning")
         advertise_all(bluez, packet_id=1)
-        await ctx.wait_rows(14)
+        await ctx.wait_rows(15)  # 14 + the Ruuvi frame's tx_power
         bluez.set_powered("hci0", False)
         await wait_for(lambda: "adapter off" in states(ctx), what="adapter off")
         assert not bluez.discovering["hci0"].is_set()
@@ -157,7 +157,7 @@ async def test_adapter_powered_off_then_on(bluez: FakeBlueZ, mode: str) -> None:
         await wait_for(lambda: states(ctx)[-1:] == ["scanning"], what="scanning again")
         assert ctx.states[-1] == ("scanning", f"{mode} on hci0")
         bluez.advertise(BTHOME_ADDRESS, service_data={BTHOME: bytes.fromhex("40000202D209")})
-        await ctx.wait_rows(15)
+        await ctx.wait_rows(16)
         assert rows_of(ctx, BTHOME_ADDRESS, "temperature") == [25.06, 25.14]
     start = "StartDiscovery" if mode == "active" else "RegisterMonitor"
     assert bluez.members().count(start) == 2
