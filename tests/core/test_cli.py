@@ -11,13 +11,14 @@ from pathlib import Path
 from edgerun import __version__
 
 
-def edgerun(*args: str) -> subprocess.CompletedProcess[str]:
+def edgerun(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "edgerun.cli.main", *args],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
+        env=env,
     )
 
 
@@ -93,14 +94,7 @@ def test_closed_pipe_is_not_a_traceback() -> None:
 
 def test_plugins_lists_builtin_drivers_not_installed() -> None:
     env = {**os.environ, "EDGERUN_PLUGINS_DENY": "ble"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "edgerun.cli.main", "plugins", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env=env,
-    )
+    proc = edgerun("plugins", "--json", env=env)
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     # A blocked plugin is reported as blocked, not as "not installed".
@@ -115,23 +109,11 @@ def test_plugins_lists_builtin_drivers_not_installed() -> None:
 def test_plugins_reports_not_installed_with_the_command(tmp_path: Path) -> None:
     # Only the core plugin loads: every built-in driver is "not installed", with its command.
     env = {**os.environ, "EDGERUN_PLUGINS_ALLOW": "core"}
-    out = subprocess.run(
-        [sys.executable, "-m", "edgerun.cli.main", "plugins"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env=env,
-    ).stdout
+    out = edgerun("plugins", env=env).stdout
     assert "plugin ble is blocked" in out
     data = json.loads(
-        subprocess.run(
-            [sys.executable, "-m", "edgerun.cli.main", "plugins", "--json"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-            env={**os.environ, "EDGERUN_PLUGINS_ALLOW": "nothing-here"},
+        edgerun(
+            "plugins", "--json", env={**os.environ, "EDGERUN_PLUGINS_ALLOW": "nothing-here"}
         ).stdout
     )
     assert data["not_installed"] == []  # all blocked, none missing
@@ -148,14 +130,7 @@ def test_plugins_survives_a_plugin_that_fails_to_import(tmp_path: Path) -> None:
     (site / "edgerun_brokenplugin.py").write_text("raise ImportError('needs libfoo.so.3')\n")
     env = {**os.environ, "PYTHONPATH": f"{site}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     for argv in (("plugins",), ("plugins", "--json")):
-        proc = subprocess.run(
-            [sys.executable, "-m", "edgerun.cli.main", *argv],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-            env=env,
-        )
+        proc = edgerun(*argv, env=env)
         assert proc.returncode == 0, proc.stderr
         assert "Traceback" not in proc.stderr
         if argv[-1] == "--json":
